@@ -1,0 +1,139 @@
+"""Shared vocabulary of the container walkers: fields, output pieces, payload previews."""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Union
+
+from deid.errors import AudioError
+
+
+@dataclass(frozen=True)
+class Field:
+    """One structure found in a container.
+
+    Parameters
+    ----------
+    container : str
+        The structure family, e.g. ``"RIFF"``, ``"ID3v2.4"``, ``"FLAC"``, ``"MP4"``.
+    field : str
+        The structure's name inside it, e.g. ``"LIST/INFO/IART"`` or ``"moov.udta.©xyz"``.
+    value : str
+        A readable rendering of its content (shortened for long payloads).
+    personal : bool
+        False only for allow-listed technical structures (format, sample rate, audio payload).
+    """
+
+    container: str
+    field: str
+    value: str
+    personal: bool
+
+
+@dataclass(frozen=True)
+class Span:
+    """Bytes ``[start, stop)`` of the source, copied verbatim into the output."""
+
+    start: int
+    stop: int
+
+
+Piece = Union[bytes, Span]
+
+
+@dataclass
+class Rebuilt:
+    """A cleaned file described as pieces, plus what was kept and dropped (for the report)."""
+
+    pieces: list[Piece] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    audio_bytes: int = 0
+
+
+def malformed(reason: str) -> AudioError:
+    """An `AudioError` without a path; the public entry points add the path."""
+    return AudioError(reason)
+
+
+_ASCII_RUN = re.compile(rb"[\x20-\x7e]{4,}")
+_UTF16LE_RUN = re.compile(rb"(?:[\x20-\x7e]\x00){4,}")
+_UTF16BE_RUN = re.compile(rb"(?:\x00[\x20-\x7e]){4,}")
+
+
+def shorten(text: str, limit: int = 160) -> str:
+    """One line of at most `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def readable(data: bytes, limit: int = 160) -> str:
+    """Render an opaque payload so that any text hidden in it shows.
+
+    Text may sit in a payload as UTF-8, or as UTF-16 in either byte order (Windows tools
+    write LIST-INFO and ID3 that way), so all three are tried before falling back to runs
+    of printable characters.
+    """
+    if not data:
+        return ""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return shorten(data.decode("utf-16").rstrip("\0"), limit)
+        except UnicodeDecodeError:
+            pass
+    body = data.rstrip(b"\0")
+    try:
+        text = body.decode("utf-8")
+        if text and all(c.isprintable() or c in "\r\n\t" for c in text):
+            return shorten(text, limit)
+    except UnicodeDecodeError:
+        pass
+    runs: list[str] = []
+    for pattern, codec in ((_UTF16LE_RUN, "utf-16-le"), (_UTF16BE_RUN, "utf-16-be"), (_ASCII_RUN, "ascii")):
+        for match in pattern.finditer(data):
+            text = match.group().decode(codec)
+            if not any(text in seen for seen in runs):
+                runs.append(text)
+    if runs:
+        return shorten(" | ".join(runs), limit)
+    return f"<{len(data)} bytes>"
+
+
+def is_blank(data: bytes) -> bool:
+    """True when a padding payload holds nothing but zero bytes."""
+    return not data.strip(b"\0")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of a RIFF or AIFF file: its id, and where its payload lies."""
+
+    cid: bytes
+    start: int  # first payload byte
+    size: int  # payload length, clamped to the file for truncated recordings
+    declared: int  # payload length as written in the header
+
+
+def iff_chunks(buf: bytes, start: int, end: int, *, big_endian: bool) -> tuple[list[Chunk], int]:
+    """The chunks between `start` and `end`, and the offset where parsing stopped.
+
+    Chunks are padded to an even length. A last chunk that claims more bytes than the
+    file holds is clamped: crashed recorders leave such files and their audio is still valid.
+    """
+    fmt = ">I" if big_endian else "<I"
+    chunks: list[Chunk] = []
+    pos = start
+    while pos + 8 <= end:
+        cid = bytes(buf[pos:pos + 4])
+        (declared,) = struct.unpack(fmt, buf[pos + 4:pos + 8])
+        size = min(declared, end - pos - 8)
+        chunks.append(Chunk(cid, pos + 8, size, declared))
+        pos += 8 + size + (size & 1)
+    return chunks, min(pos, end)
+
+
+def chunk_name(cid: bytes) -> str:
+    """A chunk id as text, with unprintable bytes escaped."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in cid)

@@ -1,0 +1,236 @@
+"""Ogg Vorbis and Opus: walk pages and packets, rebuild with an empty comment header.
+
+Kept: the identification header (``\\x01vorbis`` / ``OpusHead``), the Vorbis setup header
+(codebooks), and every audio packet, byte for byte, on its original page layout.
+Replaced: the comment header (``\\x03vorbis`` / ``OpusTags``), which Vorbis and Opus
+require, by one with an empty vendor string and no comments. Dropped: other logical
+streams (skeleton, a second codec), the binary tail of ``OpusTags``, and bytes between
+pages. The stream serial number becomes a hash of the kept packets, so that the same
+audio gives the same file (libsndfile and libogg draw it at random).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from deid.metadata._common import Field, Rebuilt, Span, malformed, readable
+from deid.metadata.vorbis_comment import comment_fields
+
+_REVERSE = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+_HEADERS = {"Vorbis": 3, "Opus": 2}
+NEUTRAL_COMMENT = {"Vorbis": b"\x03vorbis" + bytes(8) + b"\x01", "Opus": b"OpusTags" + bytes(8)}
+
+
+def ogg_crc(*parts: bytes) -> int:
+    """The Ogg page checksum (CRC-32, polynomial 0x04C11DB7, not reflected, zero init).
+
+    zlib computes the reflected variant in C; feeding it bit-reversed bytes and reversing
+    the result gives the unreflected one, about a hundred times faster than a Python loop.
+    """
+    raw = 0
+    for part in parts:
+        raw = zlib.crc32(part.translate(_REVERSE), raw ^ 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{raw:032b}"[::-1], 2)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One Ogg page: where it lies, its header fields, and its lacing values."""
+
+    offset: int
+    flags: int
+    granule: bytes
+    serial: int
+    lacing: bytes
+    payload: int  # offset of the first payload byte
+    size: int  # payload length
+
+
+def _pages(buf: bytes) -> tuple[list[Page], list[tuple[int, int]]]:
+    """All pages, and the byte ranges that are not part of any page."""
+    pages: list[Page] = []
+    gaps: list[tuple[int, int]] = []
+    pos = 0
+    while pos < len(buf):
+        if buf[pos:pos + 4] != b"OggS" or pos + 27 > len(buf):
+            nxt = bytes(buf[pos + 1:]).find(b"OggS")
+            stop = len(buf) if nxt < 0 else pos + 1 + nxt
+            gaps.append((pos, stop))
+            pos = stop
+            continue
+        nseg = buf[pos + 26]
+        lacing = bytes(buf[pos + 27:pos + 27 + nseg])
+        start = pos + 27 + nseg
+        size = sum(lacing)
+        if start + size > len(buf):
+            gaps.append((pos, len(buf)))
+            break
+        pages.append(Page(pos, buf[pos + 5], bytes(buf[pos + 6:pos + 14]),
+                          struct.unpack("<I", buf[pos + 14:pos + 18])[0], lacing, start, size))
+        pos = start + size
+    return pages, gaps
+
+
+def _packets(buf: bytes, pages: list[Page]) -> list[tuple[bytes, int]]:
+    """The packets of one stream, each with the index of the page it ends on."""
+    packets: list[tuple[bytes, int]] = []
+    current = bytearray()
+    for index, page in enumerate(pages):
+        pos = page.payload
+        for lace in page.lacing:
+            current += buf[pos:pos + lace]
+            pos += lace
+            if lace < 255:
+                packets.append((bytes(current), index))
+                current = bytearray()
+    return packets
+
+
+def _codec(first: bytes) -> str:
+    if first.startswith(b"\x01vorbis"):
+        return "Vorbis"
+    if first.startswith(b"OpusHead"):
+        return "Opus"
+    return readable(first[:8]) or "unknown"
+
+
+def _streams(buf: bytes) -> tuple[dict[int, list[Page]], list[tuple[int, int]]]:
+    pages, gaps = _pages(buf)
+    if not pages:
+        raise malformed("not an Ogg file")
+    streams: dict[int, list[Page]] = {}
+    for page in pages:
+        streams.setdefault(page.serial, []).append(page)
+    return streams, gaps
+
+
+def _header_fields(codec: str, serial: int, packets: list[tuple[bytes, int]]) -> list[Field]:
+    container = f"Ogg {codec}"
+    head = packets[0][0]
+    if codec == "Vorbis" and len(head) >= 16:
+        channels, rate = head[11], struct.unpack("<I", head[12:16])[0]
+        fields = [Field(container, "identification header", f"{channels} ch, {rate} Hz", False)]
+    elif codec == "Opus" and len(head) >= 16:
+        channels, rate = head[9], struct.unpack("<I", head[12:16])[0]
+        fields = [Field(container, "OpusHead", f"{channels} ch, input rate {rate} Hz", False)]
+    else:
+        return [Field("Ogg", f"stream {serial:08x}", f"{codec} stream", True)]
+    if len(packets) < _HEADERS[codec]:
+        return fields + [Field(container, "headers", "stream ends inside its headers", True)]
+    tags = packets[1][0]
+    skip = 7 if codec == "Vorbis" else 8
+    comments, used = comment_fields(container, tags[skip:], where="comment/")
+    fields += comments
+    rest = tags[skip + used:]
+    if codec == "Vorbis":
+        rest = rest[1:] if rest[:1] == b"\x01" else rest
+        fields.append(Field(container, "setup header", f"{len(packets[2][0])} bytes of codebooks", False))
+    if rest.strip(b"\0"):
+        fields.append(Field(container, "comment/extra data", readable(rest), True))
+    audio = len(packets) - _HEADERS[codec]
+    fields.append(Field(container, "audio packets", f"{audio} packets", False))
+    return fields
+
+
+def walk(buf: bytes) -> list[Field]:
+    """Every logical stream of an Ogg file, its comment header, and bytes outside pages."""
+    streams, gaps = _streams(buf)
+    fields: list[Field] = []
+    for serial, pages in streams.items():
+        packets = _packets(buf, pages)
+        if not packets:
+            fields.append(Field("Ogg", f"stream {serial:08x}", "no complete packet", True))
+            continue
+        fields += _header_fields(_codec(packets[0][0]), serial, packets)
+    for start, stop in gaps:
+        fields.append(Field("Ogg", "bytes outside pages", readable(bytes(buf[start:stop])), True))
+    return fields
+
+
+def _page(flags: int, granule: bytes, serial: int, seq: int, lacing: bytes, payload: bytes | None,
+          crc_payload: bytes) -> bytes:
+    head = b"OggS\0" + bytes([flags]) + granule + struct.pack("<II", serial, seq) + b"\0\0\0\0"
+    head += bytes([len(lacing)]) + lacing
+    crc = ogg_crc(head, crc_payload)
+    return head[:22] + struct.pack("<I", crc) + head[26:] + (payload or b"")
+
+
+def _header_pages(packets: list[bytes], serial: int) -> list[bytes]:
+    """Lay header packets out as libogg does: the first alone on the BOS page, the rest
+    together, each group ending its page, so the first audio packet starts a fresh page."""
+    groups = [packets[:1], packets[1:]]
+    pages: list[bytes] = []
+    for group in groups:
+        segments: list[tuple[int, bool]] = []  # lacing value, ends a packet
+        data = b"".join(group)
+        for packet in group:
+            full, last = divmod(len(packet), 255)
+            segments += [(255, False)] * full + [(last, True)]
+        pos = 0
+        first = True
+        while segments:
+            chunk, segments = segments[:255], segments[255:]
+            size = sum(v for v, _ in chunk)
+            flags = (0x02 if not pages else 0) | (0 if first else 0x01)
+            granule = bytes(8) if any(end for _, end in chunk) else b"\xff" * 8
+            payload = data[pos:pos + size]
+            pages.append(_page(flags, granule, serial, len(pages), bytes(v for v, _ in chunk), payload, payload))
+            pos += size
+            first = False
+    return pages
+
+
+def rebuild(buf: bytes) -> Rebuilt:
+    """The one Vorbis/Opus stream with a neutral comment header and a deterministic serial."""
+    streams, _gaps = _streams(buf)
+    audio = {}
+    for serial, pages in streams.items():
+        packets = _packets(buf, pages[:8])
+        codec = _codec(packets[0][0]) if packets else "unknown"
+        if codec in _HEADERS:
+            audio[serial] = codec
+    if len(audio) != 1:
+        raise malformed(f"Ogg file has {len(audio)} Vorbis/Opus streams; strip needs exactly one (no chaining)")
+    serial, codec = next(iter(audio.items()))
+    pages = streams[serial]
+    needed = _HEADERS[codec]
+    headers: list[bytes] = []
+    current = bytearray()
+    first_audio = None
+    for index, page in enumerate(pages):
+        pos = page.payload
+        for n, lace in enumerate(page.lacing):
+            current += buf[pos:pos + lace]
+            pos += lace
+            if lace < 255:
+                headers.append(bytes(current))
+                current = bytearray()
+                if len(headers) == needed:
+                    if n != len(page.lacing) - 1:
+                        raise malformed("Ogg audio starts on a header page; the stream is not well formed")
+                    first_audio = index + 1
+                    break
+        if first_audio is not None:
+            break
+    if first_audio is None:
+        raise malformed(f"Ogg {codec} stream ends inside its headers")
+    kept = [headers[0], NEUTRAL_COMMENT[codec], *headers[2:]]
+    digest = zlib.crc32(b"".join(kept))
+    for page in pages[first_audio:]:
+        digest = zlib.crc32(buf[page.payload:page.payload + page.size], digest)
+    new_serial = digest
+    out = Rebuilt(kept=[f"{codec} identification header", f"empty {codec} comment header"]
+                  + (["Vorbis setup header"] if codec == "Vorbis" else []) + ["audio packets"])
+    out.pieces = list(_header_pages(kept, new_serial))
+    seq = len(out.pieces)
+    for page in pages[first_audio:]:
+        payload = bytes(buf[page.payload:page.payload + page.size])
+        out.pieces.append(_page(page.flags, page.granule, new_serial, seq, page.lacing, None, payload))
+        out.pieces.append(Span(page.payload, page.payload + page.size))
+        out.audio_bytes += page.size
+        seq += 1
+    out.dropped = [f"{codec} comment header"] + [f"Ogg stream {s:08x}" for s in streams if s != serial]
+    out.dropped += ["bytes outside pages"] if _gaps else []
+    return out
