@@ -178,12 +178,17 @@ def _write(rebuilt: Rebuilt, buf: bytes, target: Path) -> Path:
     return Path(handle.name)
 
 
-def _clean_into(src: Path, dst: Path) -> tuple[str, Rebuilt]:
-    """Rebuild `src` into a verified temporary file, then move it onto `dst`."""
+def _clean_into(src: Path, dst: Path, *, written: bool = False) -> tuple[str, Rebuilt]:
+    """Rebuild `src` into a verified temporary file, then move it onto `dst`.
+
+    `written` marks a file deid encoded itself: there the MP3 bit reservoir, where LAME
+    leaves its version string, may be zeroed, since no input frames need preserving.
+    """
     with _mapped(src) as buf:
         try:
             kind = sniff(buf)
-            rebuilt = _module(kind).rebuild(buf)
+            module = _module(kind)
+            rebuilt = module.rebuild(buf, zero_reservoir=True) if written and kind == "mp3" else module.rebuild(buf)
         except AudioError as exc:
             raise AudioError(exc.reason, src) from None
         except (IndexError, ValueError) as exc:
@@ -240,7 +245,7 @@ def finalize_written(path: str | Path, fmt: str) -> None:
     libsndfile leaves traces of its own: a ``PEAK`` chunk with the time of writing in float
     WAV/AIFF, the libFLAC vendor string in FLAC, ``ENCODER=libsndfile`` and the libvorbis /
     libopus vendor in Ogg (with a random serial number), and the LAME version in MP3's Info
-    frame. Rebuilding through the same path as `strip_file` removes all of them and makes
+    frame and in the unused bytes of its bit reservoir. Rebuilding through the same path as `strip_file` removes all of them and makes
     the output a function of the samples alone.
 
     Parameters
@@ -266,7 +271,7 @@ def finalize_written(path: str | Path, fmt: str) -> None:
         kind = sniff(buf)
     if kind != expected:
         raise MetadataError(f"written as {fmt} but the file is {_NAMES[kind]}", path)
-    _clean_into(path, path)
+    _clean_into(path, path, written=True)
 
 
 def read_m4a(path: str | Path) -> tuple[np.ndarray, int]:

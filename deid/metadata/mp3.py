@@ -92,6 +92,60 @@ def neutral_info_frame(frame: bytes) -> bytes:
     return bytes(out)
 
 
+def _main_data_use(frame: bytes) -> tuple[int, int, int] | None:
+    """(side-info end, main_data_begin, main data length in bytes) of a Layer III frame."""
+    if (frame[1] >> 1) & 3 != 1:
+        return None
+    mpeg1, channels = (frame[1] >> 3) & 3 == 3, 1 if (frame[3] >> 6) == 3 else 2
+    start = 4 + (0 if frame[1] & 1 else 2)
+    side = (17 if channels == 1 else 32) if mpeg1 else (9 if channels == 1 else 17)
+    bits = int.from_bytes(frame[start:start + side], "big")
+    width = side * 8
+    if mpeg1:
+        begin = bits >> (width - 9)
+        pos = 9 + (5 if channels == 1 else 3) + 4 * channels
+        granules, per = 2, 59
+    else:
+        begin = bits >> (width - 8)
+        pos = 8 + (1 if channels == 1 else 2)
+        granules, per = 1, 63
+    used = 0
+    for _ in range(granules * channels):
+        used += (bits >> (width - pos - 12)) & 0xFFF
+        pos += per
+    return start + side, begin, (used + 7) // 8
+
+
+def zero_filler(frames: list[bytearray]) -> None:
+    """Zero the bytes of the Layer III bit reservoir that no granule uses.
+
+    LAME fills them with its version string ("LAME3.100UUUU..."); decoders never read
+    them, so zeroing changes no decoded sample. A frame's main data may start in earlier
+    frames (``main_data_begin``), so usage is tracked over the concatenated main data.
+    """
+    areas: list[tuple[int, int]] = []  # (frame index, first main-data byte in the frame)
+    used: list[tuple[int, int]] = []
+    stream = 0
+    for index, frame in enumerate(frames):
+        info = _main_data_use(bytes(frame[:40]))
+        if info is None:
+            return
+        first, begin, length = info
+        used.append((stream - begin, stream - begin + length))
+        areas.append((index, first))
+        stream += len(frame) - first
+    keep = bytearray(stream)
+    for a, b in used:
+        keep[max(a, 0):max(min(b, stream), 0)] = b"\1" * (max(min(b, stream), 0) - max(a, 0))
+    pos = 0
+    for index, first in areas:
+        frame = frames[index]
+        for i in range(first, len(frame)):
+            if not keep[pos + i - first]:
+                frame[i] = 0
+        pos += len(frame) - first
+
+
 def _layout(buf: bytes) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]], int]:
     """Leading tag end, frame spans, gaps between frames, and where trailing tags begin."""
     start = 0
@@ -135,9 +189,15 @@ def walk(buf: bytes) -> list[Field]:
     return fields + tail
 
 
-def rebuild(buf: bytes) -> Rebuilt:
-    """The frames alone, with the Info frame's encoder version neutralised."""
+def rebuild(buf: bytes, *, zero_reservoir: bool = False) -> Rebuilt:
+    """The frames alone, with the Info frame's encoder version neutralised.
+
+    With `zero_reservoir`, unused reservoir bytes are zeroed too (see `zero_filler`); the
+    decoded audio stays identical but the frames no longer are, so `strip` leaves it off.
+    """
     start, frames, gaps, end = _layout(buf)
+    if zero_reservoir:
+        return _rebuild_zeroed(buf, start, frames, gaps, end)
     out = Rebuilt(kept=["MPEG audio frames"])
     first = bytes(buf[frames[0][0]:frames[0][1]])
     spans = frames
@@ -157,6 +217,24 @@ def rebuild(buf: bytes) -> Rebuilt:
     if run_start is not None:
         out.pieces.append(Span(run_start, prev_stop))
     out.audio_bytes = sum(b - a for a, b in spans)
+    out.dropped = (["ID3v2"] if start else []) + (["trailing tags"] if end < len(buf) else [])
+    out.dropped += ["bytes between frames"] if gaps else []
+    return out
+
+
+def _rebuild_zeroed(buf: bytes, start: int, frames: list[tuple[int, int]], gaps: list[tuple[int, int]],
+                    end: int) -> Rebuilt:
+    out = Rebuilt(kept=["MPEG audio frames (unused reservoir bytes zeroed)"])
+    first = bytes(buf[frames[0][0]:frames[0][1]])
+    audio = frames
+    if _lame_offset(first) is not None:
+        out.pieces.append(neutral_info_frame(first))
+        out.kept.append("Xing/Info frame (LAME version neutralised)")
+        audio = frames[1:]
+    body = [bytearray(buf[a:b]) for a, b in audio]
+    zero_filler(body)
+    out.pieces.append(b"".join(body))
+    out.audio_bytes = sum(len(f) for f in body)
     out.dropped = (["ID3v2"] if start else []) + (["trailing tags"] if end < len(buf) else [])
     out.dropped += ["bytes between frames"] if gaps else []
     return out

@@ -156,9 +156,15 @@ def _keys(buf: bytes, meta: Atom) -> list[str]:
 def _item_fields(buf: bytes, item: Atom, where: str, keys: list[str]) -> list[Field]:
     index = int.from_bytes(item.kind, "big")
     name = keys[index - 1] if keys and 0 < index <= len(keys) else _name(item.kind)
+    if item.kind == b"----":  # iTunes free-form item: the key is in its 'mean' and 'name' atoms
+        parts = [bytes(buf[c.payload + 4:c.end]).decode("utf-8", "replace") for c in item.children
+                 if c.kind in (b"mean", b"name")]
+        name = ":".join(["----", *parts])
     fields: list[Field] = []
     for data in item.children:
         body = bytes(buf[data.payload:data.end])
+        if data.kind in (b"mean", b"name"):
+            continue
         if data.kind != b"data":
             fields.append(Field("MP4", f"{where}{name}.{_name(data.kind)}", readable(body[4:]), True))
             continue
@@ -166,7 +172,7 @@ def _item_fields(buf: bytes, item: Atom, where: str, keys: list[str]) -> list[Fi
         if kind in (13, 14, 27) or name == "covr":
             mime = {13: "image/jpeg", 14: "image/png", 27: "image/bmp"}.get(kind, "")
             fields.extend(picture_fields("MP4", f"{where}{name}", value, mime=mime))
-        elif kind in (1, 4):
+        elif kind in (1, 4) and b"\0" not in value:
             fields.append(Field("MP4", f"{where}{name}", shorten(value.decode("utf-8" if kind == 1 else "utf-16-be",
                                                                                "replace")), True))
         else:
