@@ -123,27 +123,32 @@ def zero_filler(frames: list[bytearray]) -> None:
     them, so zeroing changes no decoded sample. A frame's main data may start in earlier
     frames (``main_data_begin``), so usage is tracked over the concatenated main data.
     """
-    areas: list[tuple[int, int]] = []  # (frame index, first main-data byte in the frame)
+    import numpy as np
+
+    firsts: list[int] = []
     used: list[tuple[int, int]] = []
     stream = 0
-    for index, frame in enumerate(frames):
+    for frame in frames:
         info = _main_data_use(bytes(frame[:40]))
         if info is None:
             return
         first, begin, length = info
-        used.append((stream - begin, stream - begin + length))
-        areas.append((index, first))
+        used.append((max(stream - begin, 0), min(stream - begin + length, stream + len(frame) - first)))
+        firsts.append(first)
         stream += len(frame) - first
-    keep = bytearray(stream)
+    keep = np.zeros(stream + 1, dtype=np.int32)
     for a, b in used:
-        keep[max(a, 0):max(min(b, stream), 0)] = b"\1" * (max(min(b, stream), 0) - max(a, 0))
+        if b > a:
+            keep[a] += 1
+            keep[b] -= 1
+    unused = np.cumsum(keep[:-1]) == 0
     pos = 0
-    for index, first in areas:
-        frame = frames[index]
-        for i in range(first, len(frame)):
-            if not keep[pos + i - first]:
-                frame[i] = 0
-        pos += len(frame) - first
+    for frame, first in zip(frames, firsts):
+        size = len(frame) - first
+        area = np.frombuffer(frame, dtype=np.uint8, offset=first, count=size).copy()
+        area[unused[pos:pos + size]] = 0
+        frame[first:] = area.tobytes()
+        pos += size
 
 
 def _layout(buf: bytes) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]], int]:
