@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import mmap
 import os
+import struct
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -108,13 +109,14 @@ def _module(name: str):  # noqa: ANN202 - one of the walker modules
 
 
 def _walk(path: str | Path) -> tuple[str, list[Field]]:
+    kind = ""
     with _mapped(path) as buf:
         try:
             kind = sniff(buf)
             return kind, _module(kind).walk(buf)
         except AudioError as exc:
             raise AudioError(exc.reason, path) from None
-        except (IndexError, ValueError) as exc:
+        except (IndexError, ValueError, struct.error) as exc:
             raise AudioError(f"corrupt {_NAMES.get(kind, 'file')}: {exc}", path) from None
 
 
@@ -184,6 +186,7 @@ def _clean_into(src: Path, dst: Path, *, written: bool = False) -> tuple[str, Re
     `written` marks a file deid encoded itself: there the MP3 bit reservoir, where LAME
     leaves its version string, may be zeroed, since no input frames need preserving.
     """
+    kind = ""
     with _mapped(src) as buf:
         try:
             kind = sniff(buf)
@@ -191,7 +194,7 @@ def _clean_into(src: Path, dst: Path, *, written: bool = False) -> tuple[str, Re
             rebuilt = module.rebuild(buf, zero_reservoir=True) if written and kind == "mp3" else module.rebuild(buf)
         except AudioError as exc:
             raise AudioError(exc.reason, src) from None
-        except (IndexError, ValueError) as exc:
+        except (IndexError, ValueError, struct.error) as exc:
             raise AudioError(f"corrupt {_NAMES.get(kind, 'file')}: {exc}", src) from None
         try:
             tmp = _write(rebuilt, buf, dst)

@@ -84,7 +84,7 @@ def _parse(buf: bytes, start: int, end: int, parent: bytes = b"") -> list[Atom]:
             atom.children = _parse(buf, atom.payload, atom.end, b"item")
         atoms.append(atom)
         pos += size
-    if pos != end and end - pos < 8 and parent == b"" and pos < end:
+    if pos < end:  # fewer than 8 stray bytes: still reported, never silently skipped
         atoms.append(Atom(b"", pos, pos, end))
     return atoms
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 
 from deid.metadata._common import Field, malformed, readable
 
@@ -52,7 +53,10 @@ def picture_fields(container: str, name: str, data: bytes, *, mime: str = "", no
     try:
         from PIL import ExifTags, Image
 
-        with Image.open(io.BytesIO(data)) as image:
+        # A damaged EXIF block is still reported as far as it reads; Pillow's warnings about
+        # it would only clutter the inspect table.
+        with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as image:
+            warnings.simplefilter("ignore")
             summary += f", {image.width}x{image.height} {image.format}"
             exif = image.getexif()
             for tag, value in exif.items():
