@@ -1,0 +1,110 @@
+"""Secret keys and the key-derived random generator of each file, speaker or channel.
+
+Every random draw of a run comes from ``rng_for(key, scope)``: an ``np.random.Generator`` seeded
+with HMAC-SHA256(key, scope). Without the key the draws can be neither guessed nor replayed; with
+it they are exactly reproducible. The key itself never leaves this module in readable form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+
+from deid.errors import DeidError
+
+ENV_VAR = "DEID_KEY"
+
+
+class Key:
+    """A secret key. Its repr and str never show the bytes, so it cannot leak into logs."""
+
+    __slots__ = ("_secret", "origin")
+
+    def __init__(self, secret: bytes, origin: str) -> None:
+        if not secret:
+            raise DeidError(f"the key from {origin} is empty")
+        self._secret = bytes(secret)
+        self.origin = origin
+
+    def __repr__(self) -> str:
+        return f"Key(<secret from {self.origin}>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Key) and hmac.compare_digest(self._secret, other._secret)
+
+    def __hash__(self) -> int:
+        return hash(self.digest("key-identity"))
+
+    def __reduce__(self) -> tuple:
+        # Worker processes need the key; pickling keeps it in memory between our own processes.
+        return (Key, (self._secret, self.origin))
+
+    def digest(self, scope: str) -> bytes:
+        """HMAC-SHA256 of ``scope`` under this key."""
+        return hmac.new(self._secret, scope.encode("utf-8"), hashlib.sha256).digest()
+
+    @property
+    def reproducible(self) -> bool:
+        """False for a fresh random key that was never stored."""
+        return self.origin != "a fresh random key"
+
+    @classmethod
+    def from_seed(cls, seed: int) -> Key:
+        """A non-secret, reproducible key for demos and tests."""
+        return cls(f"deid-seed:{int(seed)}".encode(), f"--seed {int(seed)}")
+
+    @classmethod
+    def fresh(cls) -> Key:
+        """A random key made for this run and never stored: irreversible and not reproducible."""
+        return cls(secrets.token_bytes(32), "a fresh random key")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Key:
+        """The contents of a key file, with surrounding whitespace removed."""
+        try:
+            data = Path(path).read_bytes().strip()
+        except OSError as exc:
+            raise DeidError(f"cannot read key file: {exc.strerror or exc}", path) from None
+        return cls(data, "the key file")
+
+
+def resolve_key(
+    key: Key | bytes | str | None = None,
+    *,
+    key_file: str | Path | None = None,
+    seed: int | None = None,
+) -> Key:
+    """Pick the key of a run: an explicit key, a key file, a seed, ``$DEID_KEY``, or a fresh one."""
+    given = [name for name, value in (("key", key), ("key file", key_file), ("seed", seed)) if value is not None]
+    if len(given) > 1:
+        raise DeidError(f"give only one of a key, a key file or a seed (got {' and '.join(given)})")
+    if isinstance(key, Key):
+        return key
+    if isinstance(key, str):
+        return Key(key.encode("utf-8"), "the key argument")
+    if isinstance(key, (bytes, bytearray)):
+        return Key(bytes(key), "the key argument")
+    if key_file is not None:
+        return Key.from_file(key_file)
+    if seed is not None:
+        return Key.from_seed(seed)
+    if os.environ.get(ENV_VAR):
+        return Key(os.environ[ENV_VAR].encode("utf-8"), f"${ENV_VAR}")
+    return Key.fresh()
+
+
+def rng_for(key: Key, scope: str) -> np.random.Generator:
+    """The generator of one scope: PCG64 seeded with HMAC-SHA256(key, scope)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int.from_bytes(key.digest(scope), "big"))))
+
+
+def content_scope(data: bytes) -> str:
+    """The default scope of a file or array: a hash of its content, so renaming changes nothing."""
+    return "file:" + hashlib.sha256(data).hexdigest()

@@ -1,0 +1,240 @@
+"""A chain of transforms, applied with key-derived randomness.
+
+``Pipeline`` is list-like and callable, like pedalboard's ``Pedalboard``::
+
+    Pipeline([Pitch(semitones=(3, 5)), Formant(ratio=1.1), Noise(snr_db=25)])(y, sr, seed=1)
+
+Each run draws every step's parameters from one generator per scope (file, speaker or channel,
+see :mod:`deid.keys`), then applies them in order. Consecutive steps in the same domain (WORLD
+features, a PSOLA plan) share one analysis and one synthesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableSequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+import numpy as np
+
+from deid.errors import DeidError
+from deid.keys import Key, content_scope, resolve_key, rng_for
+from deid.transforms.base import Transform
+
+LINKS = ("file", "speaker", "channel")
+#: Output peak ceiling: -0.09 dBFS, so that integer formats never clip.
+PEAK_CEILING = 0.99
+
+
+@dataclass(frozen=True)
+class AppliedStep:
+    """One step as it was applied: its name, the values it drew, and the channel(s) it ran on."""
+
+    step: str
+    params: dict[str, Any]
+    channel: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "channel": "all" if self.channel is None else self.channel, **self.params}
+
+
+@dataclass
+class Result:
+    """Output of a pipeline run, with everything a script needs to audit it.
+
+    ``gain`` is the scaling applied to keep the peak at or below ``PEAK_CEILING`` (1.0 when none
+    was needed).
+    """
+
+    audio: np.ndarray
+    sr: int
+    applied: list[AppliedStep] = field(default_factory=list)
+    gain: float = 1.0
+
+    @property
+    def scaled(self) -> bool:
+        return self.gain < 1.0
+
+
+def check_audio(y: np.ndarray, sr: int) -> None:
+    """Refuse audio that cannot be anonymized meaningfully, with a one-line reason."""
+    if not isinstance(sr, (int, np.integer)) or sr <= 0:
+        raise DeidError(f"invalid sample rate {sr!r}")
+    if y.ndim not in (1, 2) or y.shape[-1] == 0:
+        raise DeidError(f"expected audio of shape (n,) or (channels, n) with n > 0, got {y.shape}")
+    if y.shape[-1] < MIN_SECONDS * sr:
+        raise DeidError(f"too short: {y.shape[-1]} sample(s), at least {MIN_SECONDS * 1000:g} ms are needed")
+    if not np.all(np.isfinite(y)):
+        raise DeidError("contains NaN or infinite samples")
+    if not np.any(y):
+        raise DeidError("is silent (every sample is zero): there is no voice to anonymize")
+
+
+#: Shorter clips hold less than two analysis frames of speech.
+MIN_SECONDS = 0.05
+
+
+class Pipeline(MutableSequence[Transform]):
+    """An ordered, editable chain of transforms.
+
+    Parameters
+    ----------
+    steps : iterable of Transform
+        The chain.
+    name : str, optional
+        Preset name, when built from a preset.
+    description : str
+        One line saying what the chain is for.
+    """
+
+    def __init__(self, steps: Iterable[Transform] = (), *, name: str | None = None, description: str = "") -> None:
+        self._steps: list[Transform] = []
+        self.name = name
+        self.description = description
+        for step in steps:
+            self.append(step)
+
+    @overload
+    def __getitem__(self, index: int) -> Transform: ...
+    @overload
+    def __getitem__(self, index: slice) -> Pipeline: ...
+    def __getitem__(self, index: int | slice) -> Transform | Pipeline:
+        if isinstance(index, slice):
+            return Pipeline(self._steps[index], name=self.name, description=self.description)
+        return self._steps[index]
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        values = list(value) if isinstance(index, slice) else [value]
+        for v in values:
+            _check_step(v)
+        self._steps[index] = value if not isinstance(index, slice) else values
+
+    def __delitem__(self, index: int | slice) -> None:
+        del self._steps[index]
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def insert(self, index: int, value: Transform) -> None:
+        self._steps.insert(index, _check_step(value))
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return f"<Pipeline{label} [{', '.join(map(repr, self._steps))}]>"
+
+    def draw(self, rng: np.random.Generator) -> list[dict[str, Any]]:
+        """Draw the parameters of every step, in order, from one generator."""
+        return [step.draw(rng) for step in self._steps]
+
+    def apply(self, y: np.ndarray, sr: int, drawn: list[dict[str, Any]]) -> np.ndarray:
+        """Apply every step with its drawn values to one channel; deterministic given ``drawn``."""
+        i = 0
+        out = np.asarray(y, dtype=np.float32)
+        n = len(out)
+        while i < len(self._steps):
+            step, values = self._steps[i], drawn[i]
+            domain = step.domain(values)
+            if domain is None:
+                out = step.apply(out, sr, **values)
+                i += 1
+            else:
+                state = domain.analyze(out, sr)
+                while i < len(self._steps) and self._steps[i].domain(drawn[i]) is domain:
+                    self._steps[i].modify(state, **drawn[i])
+                    i += 1
+                out = domain.synthesize(state)
+            if len(out) != n:
+                raise AssertionError(f"step '{step.name}' changed the length from {n} to {len(out)}")
+        return out
+
+    def run(
+        self,
+        y: np.ndarray,
+        sr: int,
+        *,
+        key: Key | bytes | str | None = None,
+        seed: int | None = None,
+        scope: str | None = None,
+        link: str = "file",
+    ) -> Result:
+        """Anonymize ``y`` and report what was applied.
+
+        Parameters
+        ----------
+        y : np.ndarray, shape (n,) or (channels, n)
+            Audio, any float or integer dtype (integers are scaled to [-1, 1)).
+        sr : int
+            Sample rate in Hz.
+        key, seed
+            The secret key (bytes, str or :class:`deid.keys.Key`) or a non-secret seed. With
+            neither, ``$DEID_KEY`` or else a fresh random key is used.
+        scope : str, optional
+            What the draws are tied to. Defaults to a hash of the audio, so each recording gets
+            its own voice; pass ``"speaker:NAME"`` to give all of a speaker's clips one voice.
+        link : {"file", "speaker", "channel"}
+            ``channel`` draws a separate voice for each channel (within ``scope``).
+        """
+        if link not in LINKS:
+            raise DeidError(f"unknown link {link!r}; use one of {', '.join(LINKS)}")
+        key = resolve_key(key, seed=seed)
+        audio = _as_float(np.asarray(y))
+        check_audio(audio, sr)
+        channels = audio[None, :] if audio.ndim == 1 else audio
+        if scope is None:
+            scope = content_scope(np.ascontiguousarray(channels).tobytes())
+
+        applied: list[AppliedStep] = []
+        out = np.empty_like(channels)
+        if link == "channel":
+            for c in range(channels.shape[0]):
+                drawn = self.draw(rng_for(key, f"{scope}:channel{c}"))
+                out[c] = self.apply(channels[c], sr, drawn)
+                applied += [AppliedStep(s.name, d, c) for s, d in zip(self._steps, drawn)]
+        else:
+            drawn = self.draw(rng_for(key, scope))
+            for c in range(channels.shape[0]):
+                out[c] = self.apply(channels[c], sr, drawn)
+            applied = [AppliedStep(s.name, d) for s, d in zip(self._steps, drawn)]
+
+        peak = float(np.max(np.abs(out)))
+        gain = PEAK_CEILING / peak if peak > PEAK_CEILING else 1.0
+        if gain < 1.0:
+            out *= gain
+        return Result(audio=out if audio.ndim == 2 else out[0], sr=sr, applied=applied, gain=gain)
+
+    def __call__(self, y: np.ndarray, sr: int, **kwargs: Any) -> np.ndarray:
+        """Anonymize ``y``; keyword arguments as for :meth:`run`. Returns float32 audio."""
+        return self.run(y, sr, **kwargs).audio
+
+    def to_toml(self) -> str:
+        """The chain as a preset file."""
+        lines = [f"description = {_toml_value(self.description)}", ""]
+        for step in self._steps:
+            lines.append("[[step]]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in step.to_toml().items()]
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _check_step(step: Any) -> Transform:
+    if not isinstance(step, Transform):
+        raise TypeError(f"a Pipeline holds transforms, not {type(step).__name__}")
+    return step
+
+
+def _as_float(y: np.ndarray) -> np.ndarray:
+    if np.issubdtype(y.dtype, np.integer):
+        return (y / float(-np.iinfo(y.dtype).min)).astype(np.float32)
+    return y.astype(np.float32, copy=False)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return repr(value)

@@ -1,0 +1,45 @@
+"""Voice transformations: one module per family, each a pure function plus a registered class.
+
+=========== ===========================================================================
+pitch       F0 shift in semitones (PSOLA or WORLD), formants and duration kept
+formant     spectral-envelope scaling by a ratio (PSOLA, STFT or WORLD), F0 kept
+vtln        bilinear frequency warping of the envelope
+mcadams     VoicePrivacy B2 baseline: LPC pole angles raised to a power
+noise       white, pink or brown noise at a target SNR
+bandlimit   telephone-like pass band
+loudness    integrated loudness normalisation (LUFS)
+=========== ===========================================================================
+"""
+
+from __future__ import annotations
+
+from deid.transforms import bandlimit, formant, loudness, mcadams, noise, pitch, vtln
+from deid.transforms.bandlimit import Bandlimit
+from deid.transforms.base import REGISTRY, Transform, create, register
+from deid.transforms.formant import Formant
+from deid.transforms.loudness import Loudness
+from deid.transforms.mcadams import McAdams
+from deid.transforms.noise import Noise
+from deid.transforms.pitch import Pitch
+from deid.transforms.vtln import Vtln
+
+__all__ = [
+    "REGISTRY",
+    "Bandlimit",
+    "Formant",
+    "Loudness",
+    "McAdams",
+    "Noise",
+    "Pitch",
+    "Transform",
+    "Vtln",
+    "bandlimit",
+    "create",
+    "formant",
+    "loudness",
+    "mcadams",
+    "noise",
+    "pitch",
+    "register",
+    "vtln",
+]

@@ -1,0 +1,64 @@
+"""Noise: add white, pink or brown noise at a target signal-to-noise ratio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deid.transforms.base import Limit, Param, Transform, register
+
+COLORS = ("white", "pink", "brown")
+#: Power spectral density slope of each colour: P(f) ~ 1 / f**exponent.
+EXPONENT = {"white": 0.0, "pink": 1.0, "brown": 2.0}
+
+
+def colored_noise(n: int, *, color: str, rng: np.random.Generator) -> np.ndarray:
+    """Unit-power noise of ``n`` samples whose power spectrum falls as 1/f**k (k by colour)."""
+    white = rng.standard_normal(n)
+    if color != "white":
+        spectrum = np.fft.rfft(white)
+        f = np.arange(len(spectrum), dtype=np.float64)
+        f[0] = f[1] if len(f) > 1 else 1.0
+        spectrum /= f ** (EXPONENT[color] / 2.0)
+        white = np.fft.irfft(spectrum, n=n)
+    white -= white.mean()
+    return (white / max(np.sqrt(np.mean(white**2)), 1e-12)).astype(np.float32)
+
+
+def add_noise(y: np.ndarray, *, snr_db: float, color: str = "white", seed: int = 0) -> np.ndarray:
+    """Add noise so that 10·log10(P_signal / P_noise) equals ``snr_db`` exactly.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+        float32 audio; its power is the mean square over the whole signal.
+    snr_db : float
+        Target signal-to-noise ratio in dB.
+    color : {"white", "pink", "brown"}
+        Noise spectrum.
+    seed : int
+        Seed of the noise samples (drawn from the file's key by :class:`Noise`).
+    """
+    noise = colored_noise(len(y), color=color, rng=np.random.default_rng(seed))
+    power = float(np.mean(np.square(y, dtype=np.float64)))
+    return (y + noise * np.sqrt(power / 10.0 ** (snr_db / 10.0))).astype(np.float32)
+
+
+@register("noise")
+@dataclass(frozen=True, repr=False)
+class Noise(Transform):
+    """Additive noise at an SNR drawn from ``snr_db``."""
+
+    snr_db: Param = (20.0, 30.0)
+    color: Param = "pink"
+
+    LIMITS = {"snr_db": Limit(-10.0, 80.0), "color": Limit(values=COLORS)}
+
+    def draw(self, rng: np.random.Generator) -> dict:
+        # The noise samples get a seed of their own, drawn from the file's generator, so that
+        # apply() is deterministic given the drawn values.
+        return super().draw(rng) | {"seed": int(rng.integers(2**63 - 1))}
+
+    def apply(self, y: np.ndarray, sr: int, *, snr_db: float, color: str, seed: int) -> np.ndarray:
+        return add_noise(y, snr_db=snr_db, color=color, seed=seed)

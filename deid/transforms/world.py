@@ -1,0 +1,123 @@
+"""WORLD vocoder (pyworld): F0 estimation, analysis into (F0, envelope, aperiodicity), synthesis.
+
+Steps that work on WORLD features (pitch, formant and vtln with ``method = "world"``) share one
+analysis and one synthesis when they follow each other in a pipeline.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+#: Analysis hop. 5 ms is WORLD's default and keeps fast pitch movements; 10 ms halves the cost
+#: but smears onsets audibly.
+FRAME_PERIOD_MS = 5.0
+F0_FLOOR = 50.0
+F0_CEIL = 600.0
+#: F0 for PSOLA marks is estimated on an 8 kHz copy: voice F0 and its first harmonics lie far
+#: below 4 kHz, and it makes the estimate cost the same at every input rate.
+F0_RATE = 8000
+
+
+@functools.cache
+def _pyworld() -> ModuleType:
+    with warnings.catch_warnings():
+        # pyworld imports pkg_resources only to read its own version.
+        warnings.simplefilter("ignore", UserWarning)
+        import pyworld
+    return pyworld
+
+
+@dataclass
+class WorldFeatures:
+    """A WORLD analysis of one channel: F0 per frame (0 = unvoiced), envelope and aperiodicity."""
+
+    f0: np.ndarray
+    sp: np.ndarray
+    ap: np.ndarray
+    sr: int
+    n: int
+    frame_period: float = FRAME_PERIOD_MS
+
+    @property
+    def freqs(self) -> np.ndarray:
+        """Frequency in Hz of each envelope bin."""
+        return np.linspace(0.0, self.sr / 2, self.sp.shape[1])
+
+
+def estimate_f0(y: np.ndarray, *, sr: int, frame_period: float = 10.0) -> np.ndarray:
+    """F0 in Hz per frame (0 where unvoiced), by DIO refined with StoneMask, on an 8 kHz copy.
+
+    DIO rather than Harvest: on the corpus it is 50 times faster, and with StoneMask its median
+    error against Harvest where both call a frame voiced is 0.05 semitone.
+    """
+    import soxr
+
+    pyworld = _pyworld()
+    x = np.ascontiguousarray(soxr.resample(y, sr, F0_RATE) if sr != F0_RATE else y, dtype=np.float64)
+    # allowed_range 0.3 (default 0.1) lets DIO call a quarter more of the frames voiced that
+    # Harvest calls voiced, at 0.03 semitone more median error.
+    f0, t = pyworld.dio(
+        x, F0_RATE, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=frame_period, speed=2, allowed_range=0.3
+    )
+    return fill_gaps(pyworld.stonemask(x, f0, t, F0_RATE), max_frames=int(60 / frame_period))
+
+
+def fill_gaps(f0: np.ndarray, *, max_frames: int) -> np.ndarray:
+    """Bridge unvoiced gaps of at most ``max_frames`` between voiced frames, log-linearly.
+
+    DIO drops frames in the middle of vowels (creak, low energy); a pitch step would leave them
+    at the old pitch, which sounds like a crack and leaves the speaker's own F0 behind.
+    """
+    voiced = np.flatnonzero(f0 > 0)
+    if len(voiced) < 2:
+        return f0
+    out = f0.copy()
+    gaps = np.flatnonzero(np.diff(voiced) > 1)
+    for g in gaps:
+        a, b = voiced[g], voiced[g + 1]
+        if b - a - 1 <= max_frames:
+            out[a + 1 : b] = np.exp(np.interp(np.arange(a + 1, b), [a, b], np.log([f0[a], f0[b]])))
+    return out
+
+
+def analyze(y: np.ndarray, *, sr: int, frame_period: float = FRAME_PERIOD_MS) -> WorldFeatures:
+    """Decompose one channel into WORLD features."""
+    pyworld = _pyworld()
+    x = np.ascontiguousarray(y, dtype=np.float64)
+    f0, t = pyworld.dio(x, sr, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=frame_period)
+    f0 = pyworld.stonemask(x, f0, t, sr)
+    sp = pyworld.cheaptrick(x, f0, t, sr, f0_floor=F0_FLOOR)
+    ap = pyworld.d4c(x, f0, t, sr)
+    return WorldFeatures(f0=f0, sp=sp, ap=ap, sr=sr, n=len(y), frame_period=frame_period)
+
+
+def synthesize(features: WorldFeatures) -> np.ndarray:
+    """Resynthesise float32 audio of the analysed length from WORLD features."""
+    out = _pyworld().synthesize(
+        np.ascontiguousarray(features.f0),
+        np.ascontiguousarray(features.sp),
+        np.ascontiguousarray(features.ap),
+        features.sr,
+        features.frame_period,
+    )
+    out = out[: features.n]
+    if len(out) < features.n:
+        out = np.pad(out, (0, features.n - len(out)))
+    return out.astype(np.float32)
+
+
+class WorldDomain:
+    """WORLD steps of a chain: one analysis, every step edits the features, one synthesis."""
+
+    @staticmethod
+    def analyze(y: np.ndarray, sr: int) -> WorldFeatures:
+        return analyze(y, sr=sr)
+
+    @staticmethod
+    def synthesize(features: WorldFeatures) -> np.ndarray:
+        return synthesize(features)
