@@ -124,23 +124,93 @@ def speaker_of(src: Path, mapping: dict[str, str] | None) -> str:
     return src.resolve().parent.name
 
 
+class Executor(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
+class Rename(str, Enum):
+    keep = "keep"
+    hashed = "hashed"
+
+
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Worker processes for a folder (default: the number of cores).")]
+GlobOpt = Annotated[Optional[str], typer.Option("--glob", help="Only files of a folder whose relative path matches this pattern.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Redo outputs of a folder that are already complete and current.")]
+ExecutorOpt = Annotated[Executor, typer.Option("--executor", help="Run a folder's files on local processes or a Dask cluster.")]
+SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT) for --executor dask.")]
+RenameOpt = Annotated[Rename, typer.Option("--rename", help="Keep the input names, or name outputs by HMAC(key, relative path).")]
+RenameMapOpt = Annotated[
+    Optional[Path], typer.Option("--rename-map", help="CSV of input,output names to write (keep it away from reviewers).")
+]
+MtimeOpt = Annotated[
+    Optional[bool],
+    typer.Option("--neutral-mtime/--keep-mtime", help="Date outputs 2000-01-01 UTC [default: neutral with --rename hashed]."),
+]
+AuditOpt = Annotated[
+    Optional[Path],
+    typer.Option("--audit", help="Append input hashes and drawn parameters (JSON lines) to this file; keep it away from reviewers."),
+]
+BlockOpt = Annotated[
+    float, typer.Option("--block-seconds", min=10.0, help="Process files longer than this in blocks of this length (bounded memory).")
+]
+
+
+def _run_folder(input: Path, output: Path, *, mode: str, quiet: bool = False, **options: object) -> None:
+    """Run a folder through :func:`deid.batch.run_batch`, show progress and the summary, exit."""
+    from deid.batch import run_batch
+    from deid.batch.report import print_summary, progress_bar
+
+    with progress_bar(enabled=not quiet and sys.stderr.isatty()) as bar:
+        summary = run_batch(input, output, mode=mode, on_start=bar.start, on_outcome=bar.update, **options)
+    print_summary(summary, verb="anonymized" if mode == "anonymize" else "stripped")
+    raise typer.Exit(summary.exit_code)
+
+
 @app.command()
 def anonymize(
-    input: Annotated[Path, typer.Argument(help="Audio file to anonymize.", show_default=False)],
-    output: Annotated[Path, typer.Argument(help="Where to write the result.", show_default=False)],
+    input: Annotated[Path, typer.Argument(help="Audio file, or folder to anonymize recursively.", show_default=False)],
+    output: Annotated[Path, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
     preset: PresetOpt = "standard",
     key_file: KeyFileOpt = None,
     seed: SeedOpt = None,
     link: LinkOpt = Link.file,
     speaker_map: SpeakerMapOpt = None,
     format: FormatOpt = None,
+    workers: WorkersOpt = None,
+    glob: GlobOpt = None,
+    force: ForceOpt = False,
+    executor: ExecutorOpt = Executor.local,
+    scheduler: SchedulerOpt = None,
+    rename: RenameOpt = Rename.keep,
+    rename_map: RenameMapOpt = None,
+    neutral_mtime: MtimeOpt = None,
+    audit: AuditOpt = None,
+    block_seconds: BlockOpt = 600.0,
 ) -> None:
-    """Anonymize INPUT into OUTPUT with a chain of voice transformations; metadata is not copied."""
+    """Anonymize INPUT into OUTPUT with a chain of voice transformations; metadata is not copied.
+
+    A folder is processed recursively into a mirrored output folder, in parallel; a rerun
+    skips outputs that are already complete. Exit code 0: all done, 2: some files failed,
+    1: nothing done.
+    """
     with reporting():
-        from deid.api import anonymize_file
         from deid.keys import resolve_key
+        from deid.presets import load_preset
 
         key = resolve_key(key_file=key_file, seed=seed)
+        if not key.reproducible:
+            typer.echo("note: no --key-file, $DEID_KEY or --seed: a fresh random key was used; this output cannot be reproduced.", err=True)
+        if input.is_dir() or "://" in str(input):
+            mapping = read_speaker_map(speaker_map) if speaker_map else None
+            _run_folder(
+                input, output, mode="anonymize", pipeline=load_preset(preset), key=key, link=link.value,
+                speaker_for=lambda src: speaker_of(src, mapping), format=format, pattern=glob, workers=workers,
+                executor=executor.value, scheduler=scheduler, force=force, rename=rename.value, rename_map=rename_map,
+                neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds,
+            )
+        from deid.api import anonymize_file
+
         speaker = None
         if link is Link.speaker:
             speaker = speaker_of(input, read_speaker_map(speaker_map) if speaker_map else None)
@@ -149,8 +219,41 @@ def anonymize(
         )
         note = f", scaled by {result.gain:.3f} to avoid clipping" if result.scaled else ""
         typer.echo(f"{result.src} -> {result.dst} ({result.input.seconds:.2f} s, {result.format}/{result.subtype}{note})")
-        if not key.reproducible:
-            typer.echo("note: no --key-file, $DEID_KEY or --seed: a fresh random key was used; this output cannot be reproduced.", err=True)
+
+
+@app.command()
+def strip(
+    input: Annotated[Path, typer.Argument(help="Audio file, or folder to strip recursively.", show_default=False)],
+    output: Annotated[Path, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    key_file: KeyFileOpt = None,
+    workers: WorkersOpt = None,
+    glob: GlobOpt = None,
+    force: ForceOpt = False,
+    executor: ExecutorOpt = Executor.local,
+    scheduler: SchedulerOpt = None,
+    rename: RenameOpt = Rename.keep,
+    rename_map: RenameMapOpt = None,
+    neutral_mtime: MtimeOpt = None,
+) -> None:
+    """Remove all metadata from INPUT into OUTPUT, keeping the audio bit-identical.
+
+    A folder is processed like 'deid anonymize' does one (the key only names outputs with
+    --rename hashed).
+    """
+    with reporting():
+        if input.is_dir() or "://" in str(input):
+            from deid.keys import resolve_key
+
+            _run_folder(
+                input, output, mode="strip", key=resolve_key(key_file=key_file), pattern=glob, workers=workers,
+                executor=executor.value, scheduler=scheduler, force=force, rename=rename.value, rename_map=rename_map,
+                neutral_mtime=neutral_mtime,
+            )
+        from deid.metadata import strip_file
+
+        report = strip_file(input, output)
+        dropped = ", ".join(report.dropped) or "nothing"
+        typer.echo(f"{report.src} -> {report.dst} ({report.container}; dropped: {dropped})")
 
 
 @presets_app.callback()

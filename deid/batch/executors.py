@@ -1,0 +1,122 @@
+"""Where the per-file work runs: a local process pool, or a Dask distributed cluster.
+
+Both take the same :class:`~deid.batch.work.Task` list and :class:`~deid.batch.work.Config`
+and yield one :class:`~deid.batch.work.Outcome` per task, in completion order; resume, the
+summary and the exit code are decided by the caller, so they behave the same on both.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from deid.batch.work import FAILED, Config, Outcome, Task, process
+from deid.errors import DeidError
+
+#: Tasks queued per worker: enough to keep workers busy between results, few enough that an
+#: interrupted or crashed pool loses little.
+_QUEUED_PER_WORKER = 2
+
+
+def _watch_parent() -> None:
+    """Exit this worker when the process that started it is gone (killed with SIGKILL).
+
+    Orphaned workers would otherwise finish their files unseen, racing a rerun.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="deid-parent-watch", daemon=True).start()
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # forkserver: workers fork from a server that has imported numpy, scipy and numba once,
+    # so each starts in milliseconds, without inheriting the parent's threads (rich's refresh).
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["deid.api", "deid.batch.work"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def run_local(tasks: Sequence[Task], config: Config, *, workers: int) -> Iterator[Outcome]:
+    """Process ``tasks`` in ``workers`` local processes, yielding outcomes as they finish.
+
+    A worker that dies (killed, out of memory, a crash in native code) takes down the pool.
+    The files that were running then are retried one at a time in a fresh pool, so the file
+    that kills its worker again is told apart from those only caught in the crash; it is
+    reported as failed and the others go on.
+    """
+    queue = list(reversed(tasks))
+    while queue:
+        suspects = yield from _drain(queue, config, width=workers, depth=workers * _QUEUED_PER_WORKER)
+        while suspects:
+            for task in (yield from _drain(suspects, config, width=1, depth=1)):
+                yield Outcome(task.rel, task.output, FAILED, "the worker process died on this file (out of memory or a crash)")
+
+
+def _drain(queue: list[Task], config: Config, *, width: int, depth: int) -> Iterator[Outcome]:
+    """Run tasks popped from the end of ``queue`` until it is empty or the pool breaks.
+
+    Returns (as the generator's value) the tasks that were running when the pool broke.
+    """
+    pool = ProcessPoolExecutor(width, mp_context=_context(), initializer=_watch_parent)
+    running: dict[Future[Outcome], Task] = {}
+    crashed: list[Task] = []
+    try:
+        while queue or running:
+            while queue and len(running) < depth and not crashed:
+                task = queue.pop()
+                running[pool.submit(process, task, config)] = task
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = running.pop(future)
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    crashed.append(task)
+                    continue
+                yield outcome
+            if crashed and not running:
+                break
+    finally:
+        pool.shutdown(wait=not crashed, cancel_futures=True)
+    return crashed
+
+
+def run_dask(tasks: Sequence[Task], config: Config, *, scheduler: str) -> Iterator[Outcome]:
+    """Submit ``tasks`` to the Dask distributed scheduler at ``scheduler``.
+
+    The workers must see the input and output folders under the same paths (a shared
+    filesystem). The settings, key included, are sent once to every worker; use a ``tls://``
+    scheduler on an untrusted network.
+    """
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise DeidError("--executor dask needs the dask extra: pip install 'deid-audio[dask]'") from None
+    try:
+        client = Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise DeidError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    with client:
+        shared = client.scatter(config, broadcast=True)
+        futures = {client.submit(process, task, shared, pure=False): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    yield future.result()
+                except Exception as exc:  # noqa: BLE001 - a lost worker fails one file, not the batch
+                    yield Outcome(task.rel, task.output, FAILED, f"the Dask worker failed on this file: {type(exc).__name__}")
+        finally:
+            client.cancel(list(futures))

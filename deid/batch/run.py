@@ -1,0 +1,292 @@
+"""A whole folder: plan the outputs, run the files on an executor, keep the audit trail.
+
+The output folder mirrors the input tree (or, with ``--rename hashed``, holds flat names derived
+from HMAC(key, relative path)). Files already complete and current are skipped, so a rerun after
+a crash or a kill finishes the job; see :mod:`deid.batch.manifest`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlparse
+
+from deid.batch.manifest import remove_leftovers, write_text_atomic
+from deid.batch.scan import Skipped, check_folders, scan
+from deid.batch.work import CURRENT, FAILED, OK, Config, Outcome, Task
+from deid.errors import DeidError
+from deid.keys import Key
+from deid.pipeline import Pipeline
+
+MODES = ("anonymize", "strip")
+EXECUTORS = ("local", "dask")
+RENAMES = ("keep", "hashed")
+#: Output extension of each input extension when the output keeps the input's format. M4A
+#: becomes FLAC (soundfile cannot write MP4); variant spellings get the usual one.
+_OUTPUT_EXTENSION = {".wave": ".wav", ".aif": ".aiff", ".aifc": ".aiff", ".oga": ".ogg", ".m4a": ".flac",
+                     ".mp4": ".flac", ".aac": ".flac"}
+
+
+@dataclass
+class Summary:
+    """What a batch did: one outcome per audio file, and the entries skipped.
+
+    ``exit_code`` is 0 when every audio file is done (now or before), 2 when some failed and
+    others are done, and 1 when none is done (no audio found, or every file failed).
+    """
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    leftovers_removed: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == FAILED]
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(o.seconds for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        done = self.count(OK) + self.count(CURRENT)
+        if done == 0:
+            return 1
+        return 2 if self.failed else 0
+
+
+def local_path(location: str | Path) -> Path:
+    """A local path from a path or a ``file://`` URL.
+
+    Outputs are written atomically (temporary file, fsync, rename), which object stores do not
+    offer; buckets are used through a filesystem mount (s3fs, gcsfuse, blobfuse) instead.
+    """
+    text = str(location)
+    if "://" not in text:
+        return Path(text)
+    url = urlparse(text)
+    if url.scheme != "file" or url.netloc not in ("", "localhost"):
+        raise DeidError(f"{url.scheme}:// locations are not supported: deid needs atomic renames; "
+                        "mount the bucket or share as a folder and give its path", text)
+    return Path(unquote(url.path))
+
+
+def output_name(rel: str, *, mode: str, format: str | None, rename_key: Key | None) -> str:
+    """The output path of the input at ``rel`` (POSIX, relative to the output folder).
+
+    The extension is that of the output format: ``--format``'s, else the input's own. With a
+    ``rename_key`` the name is HMAC(key, relative path) and folders are not kept, since folder
+    names (speakers, dates, sites) identify as much as file names do.
+    """
+    from deid.audio import FORMATS, extension
+
+    suffix = PurePosixPath(rel).suffix
+    if mode == "strip":
+        ext = suffix
+    elif format is not None:
+        fmt, subtype = FORMATS[format.lower()]
+        ext = extension(fmt, subtype or "")
+    else:
+        ext = _OUTPUT_EXTENSION.get(suffix.lower(), suffix.lower())
+    if rename_key is not None:
+        return rename_key.digest(f"deid-rename:{rel}").hex()[:32] + ext
+    return str(PurePosixPath(rel).with_suffix(ext))
+
+
+def run_batch(
+    in_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    mode: str = "anonymize",
+    pipeline: Pipeline | None = None,
+    key: Key | None = None,
+    link: str = "file",
+    speaker_for: Callable[[Path], str] | None = None,
+    format: str | None = None,
+    pattern: str | None = None,
+    workers: int | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    force: bool = False,
+    rename: str = "keep",
+    rename_map: str | Path | None = None,
+    neutral_mtime: bool | None = None,
+    audit: str | Path | None = None,
+    block_seconds: float | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> Summary:
+    """Anonymize (or strip) every audio file under ``in_dir`` into ``out_dir``.
+
+    Parameters
+    ----------
+    in_dir, out_dir : str or Path
+        Folders (or ``file://`` URLs). ``out_dir`` must not be inside ``in_dir``; it is created.
+    mode : {"anonymize", "strip"}
+        Transform voices with ``pipeline``, or only strip metadata (audio kept bit-identical).
+    pipeline, key, link
+        As for :func:`deid.anonymize_file`. ``key`` is required (resolve it with
+        :func:`deid.keys.resolve_key`); ``strip`` uses it only for ``rename="hashed"``.
+    speaker_for : callable, optional
+        The speaker of an input path, for ``link="speaker"``.
+    format : str, optional
+        Output format of every file; by default each keeps its input's.
+    pattern : str, optional
+        Only relative paths matching this glob are considered.
+    workers : int, optional
+        Local worker processes; the number of cores by default.
+    executor, scheduler
+        ``"local"``, or ``"dask"`` with the address of a Dask scheduler (``tcp://host:8786``).
+    force : bool
+        Redo outputs that are already complete and current.
+    rename : {"keep", "hashed"}
+        Mirror the input names, or name outputs by HMAC(key, relative path).
+    rename_map : str or Path, optional
+        CSV file (outside ``out_dir``) to write ``input,output`` pairs to.
+    neutral_mtime : bool, optional
+        Give outputs a fixed modification time (2000-01-01 UTC); on by default with ``hashed``.
+    audit : str or Path, optional
+        JSON-lines file (outside ``out_dir``) to append input hashes and drawn parameters to.
+    block_seconds : float, optional
+        Process files longer than this in blocks of this length (bounded memory).
+    on_start, on_outcome : callable, optional
+        Called with the number of audio files, then with each outcome as it comes.
+    """
+    if mode not in MODES:
+        raise DeidError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if executor not in EXECUTORS:
+        raise DeidError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    if rename not in RENAMES:
+        raise DeidError(f"unknown rename {rename!r}; use one of {', '.join(RENAMES)}")
+    if executor == "dask" and not scheduler:
+        raise DeidError("--executor dask needs --scheduler tcp://HOST:PORT")
+    if mode == "anonymize" and pipeline is None:
+        raise DeidError("anonymize needs a preset")
+    if key is None:
+        raise DeidError("a batch needs a key (see deid.keys.resolve_key)")
+    if format is not None:
+        from deid.audio import FORMATS
+
+        if format.lower() not in FORMATS:
+            raise DeidError(f"unknown output format {format!r}; use one of {', '.join(FORMATS)}")
+        if mode == "strip":
+            raise DeidError("strip keeps each file's format; --format applies to anonymize")
+    in_path, out_path = local_path(in_dir), local_path(out_dir)
+    check_folders(in_path, out_path)
+    for name, path in (("--rename-map", rename_map), ("--audit", audit)):
+        if path is not None and _inside(local_path(path), out_path):
+            raise DeidError(f"{name} must be kept away from the outputs reviewers see, not inside {out_path}", path)
+    if link == "speaker" and mode == "anonymize" and speaker_for is None:
+        raise DeidError("--link speaker needs a speaker for each file (a speaker map or parent folders)")
+
+    started = time.perf_counter()
+    found = scan(in_path, pattern=pattern)
+    out_path.mkdir(parents=True, exist_ok=True)
+    summary = Summary(skipped=found.skipped, leftovers_removed=remove_leftovers(out_path))
+    tasks, early = _plan(found.files, in_path, mode=mode, format=format, rename_key=key if rename == "hashed" else None,
+                         speaker_for=speaker_for if link == "speaker" and mode == "anonymize" else None)
+    if rename_map is not None:
+        _write_rename_map(local_path(rename_map), tasks)
+    config = Config(
+        mode=mode,
+        out_root=str(out_path.resolve()),
+        pipeline=pipeline if mode == "anonymize" else None,
+        preset_id=hashlib.sha256(pipeline.to_toml().encode()).hexdigest() if mode == "anonymize" else "",
+        key=key,
+        link=link,
+        format=format.lower() if format else None,
+        force=force,
+        neutral_mtime=rename == "hashed" if neutral_mtime is None else neutral_mtime,
+        block_seconds=block_seconds,
+        audit=audit is not None,
+    )
+    if on_start is not None:
+        on_start(len(tasks) + len(early))
+    audit_file = open(local_path(audit), "a", encoding="utf-8") if audit is not None else None  # noqa: SIM115
+    try:
+        for outcome in itertools.chain(early, _execute(tasks, config, executor=executor, workers=workers, scheduler=scheduler)):
+            summary.outcomes.append(outcome)
+            if audit_file is not None and outcome.audit is not None:
+                audit_file.write(json.dumps(outcome.audit | {"preset": pipeline.name if pipeline else None,
+                                                             "preset_sha256": config.preset_id}) + "\n")
+                audit_file.flush()
+            if on_outcome is not None:
+                on_outcome(outcome)
+    finally:
+        if audit_file is not None:
+            os.fsync(audit_file.fileno())
+            audit_file.close()
+    summary.wall_seconds = time.perf_counter() - started
+    return summary
+
+
+def _execute(
+    tasks: list[Task], config: Config, *, executor: str, workers: int | None, scheduler: str | None
+) -> Iterator[Outcome]:
+    from deid.batch import executors
+
+    if not tasks:
+        return iter(())
+    if executor == "dask":
+        return executors.run_dask(tasks, config, scheduler=scheduler or "")
+    return executors.run_local(tasks, config, workers=max(1, min(workers or os.cpu_count() or 1, len(tasks))))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def _plan(
+    files: list[str],
+    in_path: Path,
+    *,
+    mode: str,
+    format: str | None,
+    rename_key: Key | None,
+    speaker_for: Callable[[Path], str] | None,
+) -> tuple[list[Task], list[Outcome]]:
+    """Tasks for the files, and failed outcomes for files that cannot be planned.
+
+    Two inputs whose outputs would have the same name (``a.wav`` and ``a.flac`` with
+    ``--format flac``) would overwrite each other: the second is refused.
+    """
+    tasks: list[Task] = []
+    early: list[Outcome] = []
+    owner: dict[str, str] = {}
+    for rel in files:
+        output = output_name(rel, mode=mode, format=format, rename_key=rename_key)
+        src = in_path / rel
+        if output.lower() in owner:
+            early.append(Outcome(rel, output, FAILED, f"its output name is also that of {owner[output.lower()]}; "
+                                                      "rename one or choose another --format"))
+            continue
+        owner[output.lower()] = rel
+        try:
+            speaker = speaker_for(src) if speaker_for is not None else None
+        except DeidError as exc:
+            early.append(Outcome(rel, output, FAILED, exc.reason))
+            continue
+        tasks.append(Task(rel, str(src.resolve()), output, speaker))
+    return tasks, early
+
+
+def _write_rename_map(path: Path, tasks: list[Task]) -> None:
+    """``input,output`` rows; this file links outputs back to originals."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["input", "output"])
+    writer.writerows((t.rel, t.output) for t in tasks)
+    write_text_atomic(path, buffer.getvalue())

@@ -1,0 +1,174 @@
+"""The work of one file, as a worker process (local or on a Dask cluster) runs it.
+
+:func:`process` never raises for a problem with the file: it returns an :class:`Outcome` with a
+one-line reason, so one bad file never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from deid.batch.manifest import Record, is_current, keyed_id, sha256_file, write_record
+from deid.errors import DeidError
+from deid.keys import Key
+from deid.pipeline import Pipeline
+
+OK, CURRENT, FAILED = "ok", "up to date", "failed"
+#: The modification time given to outputs with ``--neutral-mtime``: 2000-01-01 00:00:00 UTC,
+#: so that file dates do not tell when (or in which order) recordings were made.
+NEUTRAL_MTIME = 946684800
+#: Output containers by extension, to tell whether an input's own format fits its output name.
+_CONTAINER = {".wav": ("WAV", "WAVEX"), ".flac": ("FLAC",), ".aiff": ("AIFF",), ".ogg": ("OGG",),
+              ".opus": ("OGG",), ".mp3": ("MP3",)}
+_FORMAT_NAME = {".wav": "wav", ".flac": "flac", ".aiff": "aiff", ".ogg": "ogg", ".opus": "opus", ".mp3": "mp3"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings shared by every file of a batch (sent once to each Dask worker).
+
+    Parameters
+    ----------
+    mode : {"anonymize", "strip"}
+        Transform the voice (which also drops metadata), or only strip metadata.
+    out_root : str
+        The output folder, as the workers see it.
+    pipeline : Pipeline, optional
+        The preset (``anonymize`` only).
+    preset_id : str
+        SHA-256 of the preset's TOML form: what "the same preset" means for resume.
+    key : Key, optional
+        The secret key; None for ``strip`` without ``--rename hashed``.
+    link : str
+        ``file``, ``speaker`` or ``channel``.
+    format : str, optional
+        ``--format``; by default each output keeps its input's format.
+    force : bool
+        Redo outputs that are already complete and current.
+    neutral_mtime : bool
+        Give outputs the modification time :data:`NEUTRAL_MTIME`.
+    block_seconds : float, optional
+        Files longer than this are processed in blocks (see :mod:`deid.blocks`).
+    audit : bool
+        Return the input hash and drawn parameters, for ``--audit``.
+    """
+
+    mode: str
+    out_root: str
+    pipeline: Pipeline | None = None
+    preset_id: str = ""
+    key: Key | None = None
+    link: str = "file"
+    format: str | None = None
+    force: bool = False
+    neutral_mtime: bool = False
+    block_seconds: float | None = None
+    audit: bool = False
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file: its path relative to the input folder, its full path, its output path."""
+
+    rel: str
+    src: str
+    output: str
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one file.
+
+    ``status`` is :data:`OK` (written now), :data:`CURRENT` (already complete) or
+    :data:`FAILED` (``reason`` says why, in one line). ``seconds`` is the audio processed.
+    """
+
+    rel: str
+    output: str
+    status: str
+    reason: str = ""
+    seconds: float = 0.0
+    audit: dict[str, Any] | None = field(default=None, compare=False)
+
+
+def process(task: Task, config: Config) -> Outcome:
+    """Make one output, or find it already current; never raises for a bad input."""
+    try:
+        return _process(task, config)
+    except DeidError as exc:
+        return Outcome(task.rel, task.output, FAILED, exc.reason)
+    except MemoryError:
+        return Outcome(task.rel, task.output, FAILED, "out of memory")
+    except OSError as exc:
+        return Outcome(task.rel, task.output, FAILED, f"{exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - a bug on one file must not stop the batch
+        return Outcome(task.rel, task.output, FAILED, f"internal error ({type(exc).__name__}: {exc}); rerun with --debug")
+
+
+def _process(task: Task, config: Config) -> Outcome:
+    src, out_root = Path(task.src), Path(config.out_root)
+    dst = out_root / task.output
+    _, input_sha = sha256_file(src)
+    scope = f"speaker:{task.speaker}" if config.link == "speaker" else f"file:{input_sha}"
+    manifest_key = config.key if config.mode == "anonymize" else None
+    wanted = Record(
+        output=task.output,
+        mode=config.mode,
+        input_id=keyed_id(manifest_key, "input", input_sha),
+        preset_id=config.preset_id,
+        key_id=keyed_id(manifest_key, "key", "fingerprint") if manifest_key else "",
+        scope_id=keyed_id(manifest_key, "scope", scope) if config.mode == "anonymize" else "",
+        link=config.link if config.mode == "anonymize" else "",
+        format=config.format or "",
+        size=0,
+        sha256="",
+    )
+    if not config.force and is_current(out_root, wanted):
+        _set_mtime(dst, config)
+        return Outcome(task.rel, task.output, CURRENT)
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    audit: dict[str, Any] | None = None
+    if config.mode == "strip":
+        from deid.audio import read_info
+        from deid.metadata import strip_file
+
+        seconds = read_info(src).seconds
+        report = strip_file(src, dst)
+        if config.audit:
+            audit = {"dropped": list(report.dropped)}
+    else:
+        from deid.api import anonymize_file
+
+        result = anonymize_file(src, dst, config.pipeline, key=config.key, link=config.link, speaker=task.speaker,
+                                format=config.format or _format_for(src, dst.suffix))
+        seconds = result.input.seconds
+        if config.audit:
+            audit = {"applied": [a.as_dict() for a in result.applied], "gain": result.gain}
+    _set_mtime(dst, config)
+    size, sha = sha256_file(dst)
+    write_record(out_root, replace(wanted, size=size, sha256=sha))
+    if audit is not None:
+        audit = {"input": task.rel, "input_sha256": input_sha, "output": task.output, **audit}
+    return Outcome(task.rel, task.output, OK, seconds=seconds, audit=audit)
+
+
+def _format_for(src: Path, suffix: str) -> str | None:
+    """None to keep the input's format, or the format its output name asks for.
+
+    An input whose content does not match its extension (FLAC named ``.wav``) is written in
+    the format its output name promises, so names never lie about contents.
+    """
+    from deid.audio import output_format, read_info
+
+    fmt, _ = output_format(read_info(src))
+    return None if fmt in _CONTAINER.get(suffix, ()) else _FORMAT_NAME.get(suffix)
+
+
+def _set_mtime(dst: Path, config: Config) -> None:
+    if config.neutral_mtime:
+        os.utime(dst, (NEUTRAL_MTIME, NEUTRAL_MTIME))
