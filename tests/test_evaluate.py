@@ -170,7 +170,7 @@ def test_identity_wer_equals_original_wer(identity_report, pitch_report):
 def test_identity_wer_equals_original_wer_with_given_references(tmp_path):
     from deid.evaluate import Evaluation, with_references
 
-    clips = subset(2, clips_per_speaker=2)
+    clips = subset(4, clips_per_speaker=2)
     refs = tmp_path / "refs.tsv"
     # Any fixed text will do: the claim is that identity's WER is the original's, whatever the truth.
     refs.write_text("path\ttext\n" + "".join(f"{c.path.name}\tchapter one of the book\n" for c in clips))
@@ -198,3 +198,34 @@ def test_report_writes_json_and_png(tmp_path, identity_report, pitch_report):
     write_plot(pitch_report, tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert markdown_table([pitch_report]).count("\n") == 2
+
+
+@needs_corpus
+def test_cli_evaluate_writes_table_json_and_plot(tmp_path):
+    from typer.testing import CliRunner
+
+    from deid.cli import app
+
+    clips = subset(4, clips_per_speaker=2)
+    table = tmp_path / "clips.csv"
+    table.write_text("path,speaker\n" + "".join(f"{c.path},{c.speaker}\n" for c in clips))
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--csv", str(table), "--preset", "fast", "--no-asr", "--folds", "2",
+         "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "lazy-informed" in result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["name"] == "fast" and data["attackers"]["ignorant"]["eer"] > data["attackers"]["original"]["eer"]
+    assert (tmp_path / "r.png").stat().st_size > 10_000
+
+
+def test_cli_evaluate_needs_folder_or_table():
+    from typer.testing import CliRunner
+
+    from deid.cli import app
+
+    result = CliRunner().invoke(app, ["evaluate"])
+    assert result.exit_code == 1
+    assert "FOLDER or --csv" in result.output

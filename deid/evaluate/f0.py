@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyworld
+
+from deid.transforms.world import estimate_f0
 
 FRAME_MS = 5.0
 
 
 def f0_contour(y: np.ndarray, sr: int) -> np.ndarray:
-    """WORLD F0 (DIO refined by StoneMask) every 5 ms; 0 marks an unvoiced frame."""
-    x = np.ascontiguousarray(y, dtype=np.float64)
-    f0, t = pyworld.dio(x, sr, frame_period=FRAME_MS)
-    return pyworld.stonemask(x, f0, t, sr)
+    """F0 every 5 ms by deid's own tracker (WORLD DIO + StoneMask); 0 marks an unvoiced frame."""
+    return estimate_f0(np.asarray(y, dtype=np.float32), sr=sr, frame_period=FRAME_MS)
 
 
 @dataclass(frozen=True)
