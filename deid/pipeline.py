@@ -56,6 +56,11 @@ class Result:
         return self.gain < 1.0
 
 
+def ceiling_gain(peak: float) -> float:
+    """The gain that brings a peak down to :data:`PEAK_CEILING` (1.0 when it is already below)."""
+    return PEAK_CEILING / peak if peak > PEAK_CEILING else 1.0
+
+
 def check_audio(y: np.ndarray, sr: int) -> None:
     """Refuse audio that cannot be anonymized meaningfully, with a one-line reason."""
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
@@ -183,24 +188,27 @@ class Pipeline(MutableSequence[Transform]):
         if scope is None:
             scope = content_scope(np.ascontiguousarray(channels).tobytes())
 
-        applied: list[AppliedStep] = []
+        draws = self.draw_channels(key, scope, link=link, channels=channels.shape[0])
         out = np.empty_like(channels)
-        if link == "channel":
-            for c in range(channels.shape[0]):
-                drawn = self.draw(rng_for(key, f"{scope}:channel{c}"))
-                out[c] = self.apply(channels[c], sr, drawn)
-                applied += [AppliedStep(s.name, d, c) for s, d in zip(self._steps, drawn)]
-        else:
-            drawn = self.draw(rng_for(key, scope))
-            for c in range(channels.shape[0]):
-                out[c] = self.apply(channels[c], sr, drawn)
-            applied = [AppliedStep(s.name, d) for s, d in zip(self._steps, drawn)]
-
-        peak = float(np.max(np.abs(out)))
-        gain = PEAK_CEILING / peak if peak > PEAK_CEILING else 1.0
+        for c in range(channels.shape[0]):
+            out[c] = self.apply(channels[c], sr, draws[c])
+        gain = ceiling_gain(float(np.max(np.abs(out))))
         if gain < 1.0:
             out *= gain
+        applied = self.applied(draws, link=link)
         return Result(audio=out if audio.ndim == 2 else out[0], sr=sr, applied=applied, gain=gain)
+
+    def draw_channels(self, key: Key, scope: str, *, link: str, channels: int) -> list[list[dict[str, Any]]]:
+        """The drawn values of each channel: one draw for all, or one per channel with ``link="channel"``."""
+        if link == "channel":
+            return [self.draw(rng_for(key, f"{scope}:channel{c}")) for c in range(channels)]
+        return [self.draw(rng_for(key, scope))] * channels
+
+    def applied(self, draws: list[list[dict[str, Any]]], *, link: str) -> list[AppliedStep]:
+        """The record of what :meth:`draw_channels` drew, for :class:`Result`."""
+        if link == "channel":
+            return [AppliedStep(s.name, d, c) for c, drawn in enumerate(draws) for s, d in zip(self._steps, drawn)]
+        return [AppliedStep(s.name, d) for s, d in zip(self._steps, draws[0])]
 
     def __call__(self, y: np.ndarray, sr: int, **kwargs: Any) -> np.ndarray:
         """Anonymize ``y``; keyword arguments as for :meth:`run`. Returns float32 audio."""
