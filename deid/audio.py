@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -196,21 +199,41 @@ def write_audio(path: str | Path, samples: np.ndarray, sr: int, *, format: str, 
     """
     import soundfile as sf
 
-    from deid.metadata import finalize_written
-
     path = Path(path)
+    check_writable(path, sr, format=format, subtype=subtype)
+    with atomic_output(path, format) as handle:
+        try:
+            sf.write(handle, np.ascontiguousarray(samples.T), sr, format=format, subtype=subtype)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise AudioError(f"cannot write {format}/{subtype} at {sr} Hz: {exc}", path) from None
+    return path
+
+
+def check_writable(path: Path, sr: int, *, format: str, subtype: str) -> None:
+    """Refuse, before any work, a format that cannot hold this audio (e.g. Opus at 44.1 kHz)."""
+    import soundfile as sf
+
     if subtype == "OPUS" and sr not in OPUS_RATES:
         raise AudioError(f"Opus cannot store {sr} Hz audio (only {', '.join(str(r) for r in OPUS_RATES)} Hz)", path)
     if not sf.check_format(format, subtype):
         raise AudioError(f"{format} cannot store {subtype} samples", path)
+
+
+@contextmanager
+def atomic_output(path: str | Path, format: str) -> Iterator[BinaryIO]:
+    """A temporary file beside ``path`` to write ``format`` audio into; in place only when complete.
+
+    After the block, the file is cleaned and verified (:func:`deid.metadata.finalize_written`),
+    flushed to disk and renamed onto ``path``; on any error it is removed and ``path`` is untouched.
+    """
+    from deid.metadata import finalize_written
+
+    path = Path(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".deid-tmp")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "r+b") as handle:
-            try:
-                sf.write(handle, np.ascontiguousarray(samples.T), sr, format=format, subtype=subtype)
-            except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-                raise AudioError(f"cannot write {format}/{subtype} at {sr} Hz: {exc}", path) from None
+            yield handle
         finalize_written(tmp, format)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -219,7 +242,6 @@ def write_audio(path: str | Path, samples: np.ndarray, sr: int, *, format: str, 
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
-    return path
 
 
 def _fsync_dir(folder: Path) -> None:
