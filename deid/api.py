@@ -9,11 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from deid.audio import AudioInfo, output_format, read_audio, write_audio
+from deid.audio import AudioInfo, output_format, read_audio, read_info, write_audio
 from deid.errors import DeidError
 from deid.keys import Key, resolve_key
 from deid.pipeline import AppliedStep, Pipeline, Result
 from deid.presets import DEFAULT, load_preset
+
+
+#: Files longer than this many seconds are processed in blocks (:mod:`deid.blocks`).
+DEFAULT_BLOCK_SECONDS = 600.0
 
 
 def anonymize(
@@ -117,6 +121,7 @@ def anonymize_file(
     link: str = "file",
     speaker: str | None = None,
     format: str | None = None,
+    block_seconds: float | None = DEFAULT_BLOCK_SECONDS,
 ) -> FileResult:
     """Anonymize one file into ``dst``, keeping rate, channels and sample format by default.
 
@@ -131,15 +136,27 @@ def anonymize_file(
     format : str, optional
         Output format name (``wav``, ``flac``, ``aiff``, ``ogg``, ``opus``, ``mp3``); by default
         the input's (FLAC for M4A input).
+    block_seconds : float, optional
+        Files longer than this are processed in blocks of about this length, in bounded memory
+        (:mod:`deid.blocks`); None processes every file whole.
     """
     src, dst = Path(src), Path(dst)
     if same_file(src, dst):
         raise DeidError("output is the input file; deid never overwrites an input", dst)
     pipeline = load_preset(preset)
     key = resolve_key(key, seed=seed)
-    audio = read_audio(src)
-    fmt, subtype = output_format(audio.info, format)
+    info = read_info(src)
+    fmt, subtype = output_format(info, format)
     scope = file_scope(src, link=link, speaker=speaker)
+    if block_seconds is not None and info.seconds > block_seconds and info.format != "MP4":
+        from deid.blocks import anonymize_blocks
+
+        if not dst.parent.is_dir():
+            raise DeidError("output folder does not exist", dst.parent)
+        applied, gain = anonymize_blocks(src, dst, pipeline, key=key, scope=scope, link=link, format=fmt,
+                                         subtype=subtype, block_seconds=block_seconds)
+        return FileResult(src, dst, info, fmt, subtype, applied, gain)
+    audio = read_audio(src)
     try:
         result = pipeline.run(audio.samples, audio.sr, key=key, scope=scope, link=link)
     except DeidError as exc:

@@ -124,7 +124,7 @@ def run_batch(
     rename_map: str | Path | None = None,
     neutral_mtime: bool | None = None,
     audit: str | Path | None = None,
-    block_seconds: float | None = None,
+    block_seconds: float | None = 600.0,
     on_start: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Summary:
@@ -160,7 +160,8 @@ def run_batch(
     audit : str or Path, optional
         JSON-lines file (outside ``out_dir``) to append input hashes and drawn parameters to.
     block_seconds : float, optional
-        Process files longer than this in blocks of this length (bounded memory).
+        Process files longer than this in blocks of about this length, in bounded memory
+        (:mod:`deid.blocks`); None processes every file whole.
     on_start, on_outcome : callable, optional
         Called with the number of audio files, then with each outcome as it comes.
     """

@@ -145,7 +145,7 @@ def _process(task: Task, config: Config) -> Outcome:
         from deid.api import anonymize_file
 
         result = anonymize_file(src, dst, config.pipeline, key=config.key, link=config.link, speaker=task.speaker,
-                                format=config.format or _format_for(src, dst.suffix))
+                                format=config.format or _format_for(src, dst.suffix), block_seconds=config.block_seconds)
         seconds = result.input.seconds
         if config.audit:
             audit = {"applied": [a.as_dict() for a in result.applied], "gain": result.gain}
