@@ -156,7 +156,13 @@ BlockOpt = Annotated[
 ]
 
 
-def _run_folder(input: Path, output: Path, *, mode: str, quiet: bool = False, **options: object) -> None:
+def _is_folder(location: str) -> bool:
+    from deid.batch import is_url
+
+    return is_url(location) or Path(location).is_dir()
+
+
+def _run_folder(input: str, output: str, *, mode: str, quiet: bool = False, **options: object) -> None:
     """Run a folder through :func:`deid.batch.run_batch`, show progress and the summary, exit."""
     from deid.batch import run_batch
     from deid.batch.report import print_summary, progress_bar
@@ -169,8 +175,8 @@ def _run_folder(input: Path, output: Path, *, mode: str, quiet: bool = False, **
 
 @app.command()
 def anonymize(
-    input: Annotated[Path, typer.Argument(help="Audio file, or folder to anonymize recursively.", show_default=False)],
-    output: Annotated[Path, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to anonymize recursively.", show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
     preset: PresetOpt = "standard",
     key_file: KeyFileOpt = None,
     seed: SeedOpt = None,
@@ -201,7 +207,7 @@ def anonymize(
         key = resolve_key(key_file=key_file, seed=seed)
         if not key.reproducible:
             typer.echo("note: no --key-file, $DEID_KEY or --seed: a fresh random key was used; this output cannot be reproduced.", err=True)
-        if input.is_dir() or "://" in str(input):
+        if _is_folder(input):
             mapping = read_speaker_map(speaker_map) if speaker_map else None
             _run_folder(
                 input, output, mode="anonymize", pipeline=load_preset(preset), key=key, link=link.value,
@@ -213,7 +219,7 @@ def anonymize(
 
         speaker = None
         if link is Link.speaker:
-            speaker = speaker_of(input, read_speaker_map(speaker_map) if speaker_map else None)
+            speaker = speaker_of(Path(input), read_speaker_map(speaker_map) if speaker_map else None)
         result = anonymize_file(
             input, output, preset, key=key, link=link.value, speaker=speaker, format=format
         )
@@ -223,8 +229,8 @@ def anonymize(
 
 @app.command()
 def strip(
-    input: Annotated[Path, typer.Argument(help="Audio file, or folder to strip recursively.", show_default=False)],
-    output: Annotated[Path, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to strip recursively.", show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
     key_file: KeyFileOpt = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
@@ -241,7 +247,7 @@ def strip(
     --rename hashed).
     """
     with reporting():
-        if input.is_dir() or "://" in str(input):
+        if _is_folder(input):
             from deid.keys import resolve_key
 
             _run_folder(

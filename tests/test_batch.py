@@ -214,3 +214,27 @@ def test_sigkill_mid_run_then_rerun_finishes_every_output(tmp_path: Path) -> Non
     produced = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file() and ".deid" not in p.parts)
     assert produced == sorted(p.relative_to(reference) for p in reference.rglob("*.flac"))
     assert all(digest(out / rel) == digest(reference / rel) for rel in produced)
+
+
+def test_dask_cluster_run_matches_local_run(tree: Path, tmp_path: Path) -> None:
+    """A real LocalCluster (scheduler and two worker processes): same outputs, summary and exit code."""
+    distributed = pytest.importorskip("distributed", reason="needs the dask extra: pip install 'deid-audio[dask]'")
+    local = tmp_path / "local"
+    assert run("anonymize", tree, local, *SEED)[0] == 2
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        out = tmp_path / "dask"
+        code, text = run("anonymize", tree, out.as_uri(), *SEED, "--executor", "dask", "--scheduler", cluster.scheduler_address)
+        assert code == 2, text
+        assert "anonymized   │     3" in text and "failed       │     4" in text
+        for rel, why in BAD.items():
+            assert any(ln.startswith(f"failed: {rel}:") and why in ln for ln in text.splitlines())
+        for rel in GOOD:
+            assert digest(out / rel) == digest(local / rel)
+        code, text = run("anonymize", tree, out, *SEED, "--executor", "dask", "--scheduler", cluster.scheduler_address)
+        assert code == 2 and "already done │     3" in text
+
+
+def test_dask_executor_reports_an_unreachable_scheduler(tree: Path, tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="needs the dask extra: pip install 'deid-audio[dask]'")
+    code, text = run("anonymize", tree, tmp_path / "out", *SEED, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:1")
+    assert code == 1 and "cannot reach the Dask scheduler" in text and "Traceback" not in text

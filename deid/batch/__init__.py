@@ -12,7 +12,7 @@ report.py       the progress bar and the summary table of the command line
 
 from __future__ import annotations
 
-from deid.batch.run import Summary, local_path, output_name, run_batch
+from deid.batch.run import Summary, is_url, local_path, output_name, run_batch
 from deid.batch.work import CURRENT, FAILED, NEUTRAL_MTIME, OK, Outcome
 
-__all__ = ["CURRENT", "FAILED", "NEUTRAL_MTIME", "OK", "Outcome", "Summary", "local_path", "output_name", "run_batch"]
+__all__ = ["CURRENT", "FAILED", "NEUTRAL_MTIME", "OK", "Outcome", "Summary", "is_url", "local_path", "output_name", "run_batch"]

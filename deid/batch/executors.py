@@ -105,7 +105,7 @@ def run_dask(tasks: Sequence[Task], config: Config, *, scheduler: str) -> Iterat
     except ImportError:
         raise DeidError("--executor dask needs the dask extra: pip install 'deid-audio[dask]'") from None
     try:
-        client = Client(scheduler, timeout="20s")
+        client = Client(scheduler, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise DeidError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     with client:

@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -67,6 +68,11 @@ class Summary:
         return 2 if self.failed else 0
 
 
+def is_url(location: str | Path) -> bool:
+    """Whether ``location`` is written as a URL (``file:///data``, ``s3://bucket``) rather than a path."""
+    return isinstance(location, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", location) is not None
+
+
 def local_path(location: str | Path) -> Path:
     """A local path from a path or a ``file://`` URL.
 
@@ -74,7 +80,7 @@ def local_path(location: str | Path) -> Path:
     offer; buckets are used through a filesystem mount (s3fs, gcsfuse, blobfuse) instead.
     """
     text = str(location)
-    if "://" not in text:
+    if not is_url(text):
         return Path(text)
     url = urlparse(text)
     if url.scheme != "file" or url.netloc not in ("", "localhost"):
