@@ -55,7 +55,7 @@ def main() -> None:
         reports.append(evaluation.run(preset_anonymizer(preset), Path(preset).stem))
         console.log(f"{preset}: {time.perf_counter() - start:.0f} s")
         console.print(summary_table(reports))
-    Console().print(summary_table(reports))
+    Console(width=200).print(summary_table(reports))
     if args.json:
         write_json(reports, args.json)
     if args.markdown:
