@@ -15,14 +15,18 @@ EXPONENT = {"white": 0.0, "pink": 1.0, "brown": 2.0}
 
 def colored_noise(n: int, *, color: str, rng: np.random.Generator) -> np.ndarray:
     """Unit-power noise of ``n`` samples whose power spectrum falls as 1/f**k (k by colour)."""
-    white = rng.standard_normal(n)
+    from scipy import fft
+
+    white = rng.standard_normal(n, dtype=np.float32)
     if color != "white":
-        spectrum = np.fft.rfft(white)
-        f = np.arange(len(spectrum), dtype=np.float64)
+        # Shape the spectrum over an FFT-friendly length (a prime n would cost O(n^2)), then cut.
+        size = fft.next_fast_len(n, real=True)
+        spectrum = fft.rfft(white, n=size)
+        f = np.arange(len(spectrum), dtype=np.float32)
         f[0] = f[1] if len(f) > 1 else 1.0
         spectrum /= f ** (EXPONENT[color] / 2.0)
-        white = np.fft.irfft(spectrum, n=n)
-    white -= white.mean()
+        white = fft.irfft(spectrum, n=size)[:n]
+    white = white.astype(np.float64) - white.mean(dtype=np.float64)
     return (white / max(np.sqrt(np.mean(white**2)), 1e-12)).astype(np.float32)
 
 

@@ -21,6 +21,8 @@ F0_CEIL = 600.0
 #: F0 for PSOLA marks is estimated on an 8 kHz copy: voice F0 and its first harmonics lie far
 #: below 4 kHz, and it makes the estimate cost the same at every input rate.
 F0_RATE = 8000
+#: Autocorrelation window of the subharmonic check, in samples at F0_RATE (30 ms).
+SUBHARMONIC_WINDOW = 240
 
 
 @functools.cache
@@ -64,7 +66,40 @@ def estimate_f0(y: np.ndarray, *, sr: int, frame_period: float = 10.0) -> np.nda
     f0, t = pyworld.dio(
         x, F0_RATE, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=frame_period, speed=2, allowed_range=0.3
     )
-    return fill_gaps(pyworld.stonemask(x, f0, t, F0_RATE), max_frames=int(60 / frame_period))
+    f0 = fix_subharmonics(x, F0_RATE, pyworld.stonemask(x, f0, t, F0_RATE), frame_period)
+    return fill_gaps(f0, max_frames=int(60 / frame_period))
+
+
+def fix_subharmonics(x: np.ndarray, sr: int, f0: np.ndarray, frame_period: float) -> np.ndarray:
+    """Double F0 where the signal is as periodic at half the estimated period.
+
+    DIO's commonest gross error on read speech is a subharmonic: it reports half the F0 (for
+    whole files of some voices), which would leave PSOLA shifting nothing. A frame whose
+    normalised autocorrelation at half the period is at least 0.9 of that at the period repeats
+    at the shorter period, so that is its period.
+    """
+    out = f0.copy()
+    half = SUBHARMONIC_WINDOW // 2
+    xp = np.pad(np.asarray(x, dtype=np.float64), (half, half + int(sr / F0_FLOOR) + 1))
+    centres = (np.arange(len(f0)) * frame_period * sr / 1000.0).astype(np.int64) + half
+    offsets = np.arange(-half, half)
+    for _ in range(2):
+        voiced = np.flatnonzero((out > 0) & (out * 2 <= F0_CEIL))
+        if len(voiced) == 0:
+            break
+        period = np.round(sr / out[voiced]).astype(np.int64)
+        idx = centres[voiced, None] + offsets
+        frame = xp[idx]
+
+        def corr(lag: np.ndarray) -> np.ndarray:
+            other = xp[idx + lag[:, None]]
+            return np.sum(frame * other, axis=1) / np.sqrt(np.sum(frame**2, axis=1) * np.sum(other**2, axis=1) + 1e-12)
+
+        doubled = corr(period // 2) >= 0.9 * corr(period)
+        if not doubled.any():
+            break
+        out[voiced[doubled]] *= 2.0
+    return out
 
 
 def fill_gaps(f0: np.ndarray, *, max_frames: int) -> np.ndarray:
@@ -91,8 +126,10 @@ def analyze(y: np.ndarray, *, sr: int, frame_period: float = FRAME_PERIOD_MS) ->
     x = np.ascontiguousarray(y, dtype=np.float64)
     f0, t = pyworld.dio(x, sr, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=frame_period)
     f0 = pyworld.stonemask(x, f0, t, sr)
-    sp = pyworld.cheaptrick(x, f0, t, sr, f0_floor=F0_FLOOR)
-    ap = pyworld.d4c(x, f0, t, sr)
+    # One FFT size for envelope and aperiodicity: synthesis needs them the same width.
+    fft_size = pyworld.get_cheaptrick_fft_size(sr, F0_FLOOR)
+    sp = pyworld.cheaptrick(x, f0, t, sr, f0_floor=F0_FLOOR, fft_size=fft_size)
+    ap = pyworld.d4c(x, f0, t, sr, fft_size=fft_size)
     return WorldFeatures(f0=f0, sp=sp, ap=ap, sr=sr, n=len(y), frame_period=frame_period)
 
 
