@@ -192,7 +192,7 @@ def anonymize(
     rename_map: RenameMapOpt = None,
     neutral_mtime: MtimeOpt = None,
     audit: AuditOpt = None,
-    block_seconds: BlockOpt = 600.0,
+    block_seconds: BlockOpt = 30.0,
 ) -> None:
     """Anonymize INPUT into OUTPUT with a chain of voice transformations; metadata is not copied.
 
@@ -330,6 +330,54 @@ def evaluate(
             write_json([report], json_path)
         if plot is not None:
             write_plot(report, plot)
+
+
+@app.command()
+def inspect(
+    files: Annotated[list[Path], typer.Argument(help="Audio files to inspect.", show_default=False)],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    all_fields: Annotated[bool, typer.Option("--all", help="Also list technical fields (sample rate, codec...).")] = False,
+) -> None:
+    """Show what FILES would leak: every metadata field by container, with pictures and their EXIF/GPS.
+
+    Exit code 0 when every file is clean, 2 when any carries personal metadata, 1 on errors.
+    """
+    import json
+
+    from deid.metadata import inspect_file
+
+    results: dict[str, list[dict[str, object]]] = {}
+    failed = leaking = 0
+    for path in files:
+        try:
+            fields = inspect_file(path)
+        except DeidError as exc:
+            _err(str(exc))
+            failed += 1
+            continue
+        shown = [f for f in fields if all_fields or f.personal]
+        leaking += any(f.personal for f in fields)
+        results[str(path)] = [
+            {"container": f.container, "field": f.field, "value": f.value, "personal": f.personal} for f in shown
+        ]
+    if json_out:
+        typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        for name, rows in results.items():
+            if not rows:
+                console.print(f"{name}: no personal metadata")
+                continue
+            table = Table(title=name, title_justify="left")
+            for column in ("container", "field", "value"):
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                table.add_row(str(row["container"]), str(row["field"]), str(row["value"]), style=None if row["personal"] else "dim")
+            console.print(table)
+    raise typer.Exit(1 if failed else 2 if leaking else 0)
 
 
 @presets_app.callback()

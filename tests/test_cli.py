@@ -115,3 +115,21 @@ def test_speaker_link_uses_parent_folder_or_map(tmp_path, voices):
     csv.write_text("path,speaker\nalice/0.wav,A\n")
     missing = deid_cmd("anonymize", tmp_path / "alice" / "1.wav", tmp_path / "x.wav", "--seed", "1", "--link", "speaker", "--speaker-map", csv)
     assert missing.returncode == 1 and "not listed in the speaker map" in missing.stderr
+
+
+def test_inspect_lists_planted_fields_and_anonymize_leaves_none(tmp_path):
+    import json
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample.wav"
+    before = deid_cmd("inspect", sample, "--json")
+    assert before.returncode == 2
+    fields = {f["field"]: f["value"] for f in json.loads(before.stdout)[str(sample)]}
+    assert "Jane Example" in fields["LIST/INFO/IART"] and "EX-0042" in fields["LIST/INFO/ISFT"]
+    out = tmp_path / "anon.wav"
+    assert deid_cmd("anonymize", sample, out, "--seed", "1").returncode == 0
+    after = deid_cmd("inspect", out, "--json")
+    assert after.returncode == 0 and json.loads(after.stdout) == {str(out): []}
+    raw = out.read_bytes()
+    for marker in (b"Jane", b"EX-0042", b"555 0100", b"LIST"):
+        assert marker not in raw
