@@ -178,6 +178,9 @@ def fit_backend(train: list[np.ndarray], speakers: np.ndarray, *, folds: int = 3
     x, y = np.concatenate(train), np.tile(speakers, len(train))
     enrol, test = train[0], train[min(1, len(train) - 1)]
     inner = min(folds, n_speakers // 2)
+    if inner < 2:
+        # Too few speakers to hold any out: take the back-end that copes with few speakers.
+        return backends(n_speakers, x.shape[1])["wccn"].fit(x, y)
     errors: dict[str, list[float]] = {}
     for fit_idx, score_idx in GroupKFold(n_splits=inner).split(enrol, groups=speakers):
         n_fit = np.unique(speakers[fit_idx]).size
