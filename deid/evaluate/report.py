@@ -166,6 +166,8 @@ def write_plot(report: EvaluationReport, path: str | Path) -> None:
             labels, np.r_[a.target_scores, a.nontarget_scores], ax=det, name=f"{name} ({100 * a.eer:.1f} %)"
         )
     det.set_title("DET", fontsize=10)
+    det.set_xlabel("false-alarm rate")
+    det.set_ylabel("miss rate")
     det.legend(fontsize=8)
     fig.suptitle(f"deid evaluate: {report.name}")
     fig.tight_layout()
