@@ -160,6 +160,16 @@ def verify_clean(path: str | Path) -> None:
         raise MetadataError(f"metadata remains after cleaning: {named}{more}", path)
 
 
+def _release(buf: bytes, start: int, length: int) -> None:
+    """Drop copied pages of a mapped file from this process's memory (they stay in the page cache).
+
+    Without it, copying the audio of a long recording maps all of it into the resident set.
+    """
+    if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        aligned = start - start % mmap.PAGESIZE
+        buf.madvise(mmap.MADV_DONTNEED, aligned, min(length + start - aligned, len(buf) - aligned))
+
+
 def _write(rebuilt: Rebuilt, buf: bytes, target: Path) -> Path:
     """Write the pieces to a temporary file beside `target` and return its path."""
     handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
@@ -169,6 +179,7 @@ def _write(rebuilt: Rebuilt, buf: bytes, target: Path) -> Path:
                 if isinstance(piece, Span):
                     for pos in range(piece.start, piece.stop, _COPY_BLOCK):
                         handle.write(buf[pos:min(pos + _COPY_BLOCK, piece.stop)])
+                        _release(buf, pos, _COPY_BLOCK)
                 else:
                     handle.write(piece)
         umask = os.umask(0)
