@@ -130,7 +130,7 @@ def run_batch(
     rename_map: str | Path | None = None,
     neutral_mtime: bool | None = None,
     audit: str | Path | None = None,
-    block_seconds: float | None = 600.0,
+    block_seconds: float | None = 30.0,
     on_start: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Summary:
