@@ -97,6 +97,7 @@ class Outcome:
 
 def process(task: Task, config: Config) -> Outcome:
     """Make one output, or find it already current; never raises for a bad input."""
+    _one_thread()
     try:
         return _process(task, config)
     except DeidError as exc:
@@ -155,6 +156,22 @@ def _process(task: Task, config: Config) -> Outcome:
     if audit is not None:
         audit = {"input": task.rel, "input_sha256": input_sha, "output": task.output, **audit}
     return Outcome(task.rel, task.output, OK, seconds=seconds, audit=audit)
+
+
+_limits: list[object] = []
+
+
+def _one_thread() -> None:
+    """Keep OpenBLAS and OpenMP to one thread in this worker, once.
+
+    Parallelism comes from the worker processes; BLAS threads on top of them fight for the same
+    cores (on 2 cores, 2 workers ran no faster than 1), and even alone a worker is faster with
+    one thread on these short calls.
+    """
+    if not _limits:
+        from threadpoolctl import threadpool_limits
+
+        _limits.append(threadpool_limits(1))
 
 
 def _format_for(src: Path, suffix: str) -> str | None:
