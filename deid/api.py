@@ -150,7 +150,7 @@ def anonymize_file(
     info = read_info(src)
     fmt, subtype = output_format(info, format)
     scope = file_scope(src, link=link, speaker=speaker)
-    if block_seconds is not None and info.seconds > block_seconds and info.format != "MP4":
+    if block_seconds is not None and info.seconds > block_seconds and info.decoder == "libsndfile":
         from deid.blocks import anonymize_blocks
 
         if not dst.parent.is_dir():

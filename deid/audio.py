@@ -46,6 +46,8 @@ class AudioInfo:
     samplerate: int
     channels: int
     frames: int
+    #: What decoded it: libsndfile, or FFmpeg (PyAV) for M4A and tagged FLAC.
+    decoder: str = "libsndfile"
 
     @property
     def seconds(self) -> float:
@@ -81,7 +83,8 @@ def read_info(path: str | Path) -> AudioInfo:
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError):
-        raise AudioError("not a recognised audio file (unsupported format or corrupt header)", path) from None
+        # Containers libsndfile refuses but FFmpeg reads (FLAC behind ID3v2 tags) are decoded.
+        return read_audio(path).info
     return AudioInfo(info.format, info.subtype, info.samplerate, info.channels, info.frames)
 
 
@@ -114,24 +117,58 @@ def read_audio(path: str | Path) -> Audio:
         from deid.metadata import read_m4a
 
         samples, sr = read_m4a(path)
-        info = AudioInfo("MP4", "AAC", sr, samples.shape[0], samples.shape[1])
+        info = AudioInfo("MP4", "AAC", sr, samples.shape[0], samples.shape[1], decoder="ffmpeg")
     else:
         try:
             with sf.SoundFile(str(path)) as f:
                 info = AudioInfo(f.format, f.subtype, f.samplerate, f.channels, f.frames)
                 data = f.read(dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioError(_decode_reason(path, exc), path) from None
-        samples = np.ascontiguousarray(data.T)
-        _check_complete(path, info, samples.shape[1])
+            fallback = _read_via_strip(path)
+            if fallback is None:
+                raise AudioError(_decode_reason(path, exc), path) from None
+            samples, info = fallback
+        else:
+            samples = np.ascontiguousarray(data.T)
+            _check_complete(path, info, samples.shape[1])
     if samples.shape[1] == 0:
         raise AudioError("holds no audio samples", path)
     return Audio(samples, info)
 
 
+def _read_via_strip(path: Path) -> tuple[np.ndarray, AudioInfo] | None:
+    """Decode a file libsndfile refuses because of its tags, through a stripped temporary copy.
+
+    Taggers put ID3v2 before FLAC's ``fLaC`` marker and append ID3v1/APE tags, which libsndfile
+    (and FFmpeg) refuse; the lossless strip removes exactly those. Returns None when the file is
+    not a container deid knows.
+    """
+    import soundfile as sf
+
+    from deid.metadata import sniff, strip_file
+
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    try:
+        sniff(head)
+    except DeidError:
+        return None
+    with tempfile.TemporaryDirectory(prefix=".deid-read-") as folder:
+        clean = Path(folder) / path.name
+        try:
+            strip_file(path, clean)
+            with sf.SoundFile(str(clean)) as f:
+                info = AudioInfo(f.format, f.subtype, f.samplerate, f.channels, f.frames, decoder="stripped copy")
+                data = f.read(dtype="float32", always_2d=True)
+        except (DeidError, sf.LibsndfileError, RuntimeError):
+            return None
+    return np.ascontiguousarray(data.T), info
+
+
 def _decode_reason(path: Path, exc: Exception) -> str:
     text = str(exc).split("\n")[0]
-    if "unknown format" in text.lower() or "format not recognised" in text.lower():
+    lowered = text.lower()
+    if "unknown format" in lowered or "format not recognised" in lowered or "not a regular file" in lowered:
         return "not a recognised audio file (unsupported format or corrupt header)"
     if "lost sync" in text or "truncated" in text.lower():
         return "corrupt or truncated audio data"

@@ -124,3 +124,15 @@ def test_apply_is_deterministic_given_the_drawn_values(speech, step):
     b = step.apply(speech, 16000, **drawn)
     assert a.shape == speech.shape and np.array_equal(a, b)
     assert not np.allclose(a, speech)
+
+
+def test_f0_estimate_handles_every_corpus_clip(corpus):
+    import soundfile as sf
+
+    from deid.transforms import world
+
+    for path in sorted(corpus.glob("*/*.flac")):
+        y, sr = sf.read(path, dtype="float32")
+        for frame_period in (5.0, 10.0):
+            f0 = world.estimate_f0(y, sr=sr, frame_period=frame_period)
+            assert np.all(np.isfinite(f0)) and np.all(f0 >= 0)

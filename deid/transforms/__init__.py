@@ -8,12 +8,13 @@ mcadams     VoicePrivacy B2 baseline: LPC pole angles raised to a power
 noise       white, pink or brown noise at a target SNR
 bandlimit   telephone-like pass band
 loudness    integrated loudness normalisation (LUFS)
+pseudovoice F0 statistics and long-term envelope normalised to a keyed pseudo-voice (WORLD)
 =========== ===========================================================================
 """
 
 from __future__ import annotations
 
-from deid.transforms import bandlimit, formant, loudness, mcadams, noise, pitch, vtln
+from deid.transforms import bandlimit, formant, loudness, mcadams, noise, pitch, pseudovoice, vtln
 from deid.transforms.bandlimit import Bandlimit
 from deid.transforms.base import REGISTRY, Transform, create, register
 from deid.transforms.formant import Formant
@@ -21,6 +22,7 @@ from deid.transforms.loudness import Loudness
 from deid.transforms.mcadams import McAdams
 from deid.transforms.noise import Noise
 from deid.transforms.pitch import Pitch
+from deid.transforms.pseudovoice import PseudoVoice
 from deid.transforms.vtln import Vtln
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "McAdams",
     "Noise",
     "Pitch",
+    "PseudoVoice",
     "Transform",
     "Vtln",
     "bandlimit",
@@ -40,6 +43,7 @@ __all__ = [
     "mcadams",
     "noise",
     "pitch",
+    "pseudovoice",
     "register",
     "vtln",
 ]

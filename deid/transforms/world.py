@@ -80,7 +80,8 @@ def fix_subharmonics(x: np.ndarray, sr: int, f0: np.ndarray, frame_period: float
     """
     out = f0.copy()
     half = SUBHARMONIC_WINDOW // 2
-    xp = np.pad(np.asarray(x, dtype=np.float64), (half, half + int(sr / F0_FLOOR) + 1))
+    xp = np.pad(np.asarray(x, dtype=np.float64), (half, half))
+    last = len(xp) - 1
     centres = (np.arange(len(f0)) * frame_period * sr / 1000.0).astype(np.int64) + half
     offsets = np.arange(-half, half)
     for _ in range(2):
@@ -88,11 +89,12 @@ def fix_subharmonics(x: np.ndarray, sr: int, f0: np.ndarray, frame_period: float
         if len(voiced) == 0:
             break
         period = np.round(sr / out[voiced]).astype(np.int64)
-        idx = centres[voiced, None] + offsets
+        # Frames at the very end (and lags past it) read the zero padding, clipped to the array.
+        idx = np.minimum(centres[voiced, None] + offsets, last)
         frame = xp[idx]
 
         def corr(lag: np.ndarray) -> np.ndarray:
-            other = xp[idx + lag[:, None]]
+            other = xp[np.minimum(idx + lag[:, None], last)]
             return np.sum(frame * other, axis=1) / np.sqrt(np.sum(frame**2, axis=1) * np.sum(other**2, axis=1) + 1e-12)
 
         doubled = corr(period // 2) >= 0.9 * corr(period)
