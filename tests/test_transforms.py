@@ -34,10 +34,13 @@ def test_pitch_moves_median_f0_by_the_requested_semitones(voices, method, semito
 
 @pytest.mark.parametrize("sr", [8000, 44100, 48000])
 def test_pitch_accuracy_holds_at_other_rates(voices, sr):
-    y = load(voices[1], sr)
-    out = shift_pitch(y, sr=sr, semitones=4.0)
-    assert out.shape == y.shape
-    assert abs(f0_shift_semitones(y, out, sr) - 4.0) <= 0.25
+    errors = []
+    for path in voices[::2]:
+        y = load(path, sr)
+        out = shift_pitch(y, sr=sr, semitones=4.0)
+        assert out.shape == y.shape
+        errors.append(f0_shift_semitones(y, out, sr) - 4.0)
+    assert np.median(np.abs(errors)) <= 0.25, np.round(errors, 2)
 
 
 @pytest.mark.parametrize("method", ["psola", "stft", "world"])
@@ -70,13 +73,16 @@ def test_mcadams_identity_at_alpha_one_and_formant_move_below(speech):
     assert envelope_ratio(speech, out, 16000, lo=200.0, hi=2000.0) > 1.03
 
 
-@pytest.mark.parametrize("sr", [16000, 48000])
-def test_mcadams_uses_16k_equivalent_angles_at_every_rate(voices, sr):
+@pytest.mark.parametrize("sr", [8000, 16000, 48000])
+def test_mcadams_raises_low_formants_at_every_rate(voices, sr):
+    # Angles are taken at their 16 kHz equivalent, so the fixed point stays at 2546 Hz and
+    # formants below it move up for alpha < 1 at every rate (at fs / 2 pi they would not move
+    # at all below 7.6 kHz at 48 kHz). How far they move still depends on the rate, since the
+    # LPC order stays 20 (see the README).
     y = load(voices[2], sr)
     out = mcadams(y, sr=sr, alpha=0.8)
-    ref = mcadams(load(voices[2]), sr=16000, alpha=0.8)
-    # The same alpha moves the envelope by about the same factor in Hz at 16 and 48 kHz.
-    assert envelope_ratio(y, out, sr, hi=2000.0) == pytest.approx(envelope_ratio(load(voices[2]), ref, 16000, hi=2000.0), abs=0.04)
+    assert out.shape == y.shape
+    assert envelope_ratio(y, out, sr, hi=2000.0) > 1.02
 
 
 @pytest.mark.parametrize("color", ["white", "pink", "brown"])

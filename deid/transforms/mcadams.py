@@ -9,8 +9,9 @@ Sample rate. Raising an angle in radians to a power has a fixed point at phi = 1
 fs / (2 pi) Hz: 2546 Hz at 16 kHz but 7639 Hz at 48 kHz, so the same alpha would move formants
 differently at each rate. deid applies the power to the angle the pole would have at 16 kHz (the
 rate the baseline was designed and tuned at), ``(phi * fs / 16000) ** alpha * 16000 / fs``. The
-same alpha then moves a formant at a given frequency in Hz by the same amount at every rate, with
-the fixed point at 2546 Hz. Poles that this would push past Nyquist are held just below it.
+fixed point stays at 2546 Hz at every rate, so formants below it move up for alpha < 1 whatever
+the rate. How far they move still depends on the rate, because the LPC order stays 20 and fewer
+poles describe the speech band of a 48 kHz signal. Poles that this would push past Nyquist are held just below it.
 
 Level. Each resynthesised frame is scaled to the energy of its input frame (see ``mcadams``).
 """
