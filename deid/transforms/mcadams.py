@@ -95,12 +95,18 @@ def mcadams(y: np.ndarray, *, sr: int, alpha: float) -> np.ndarray:
         residual[:, k:] += a[:, k : k + 1] * frames[:, : n_frame - k]
     out = np.zeros(len(x))
     for i in range(frames.shape[0]):
-        rec = signal.lfilter([1.0], a_new[i], residual[i])
+        with np.errstate(over="ignore", invalid="ignore"):
+            rec = signal.lfilter([1.0], a_new[i], residual[i])
+            energy = np.sum(rec**2)
+        if not np.isfinite(energy):
+            # Rounding in the rebuilt polynomial can leave a pole on or past the unit circle in
+            # a near-degenerate frame; that frame then passes through unchanged.
+            rec, energy = frames[i].copy(), np.sum(frames[i] ** 2)
         # Small alphas crowd the poles together near the fixed point, and their resonances add up
         # to gains of 40 dB and more in some frames. The baseline divides the whole output by its
         # peak, which leaves the rest of the file near silence; matching each frame's energy to
         # the input frame keeps the level contour instead.
-        rec *= np.sqrt(np.sum(frames[i] ** 2) / max(np.sum(rec**2), 1e-20))
+        rec *= np.sqrt(np.sum(frames[i] ** 2) / max(energy, 1e-20))
         out[i * hop : i * hop + n_frame] += rec * window
     return out[n_frame : n_frame + len(y)].astype(np.float32)
 
