@@ -62,21 +62,25 @@ def utility_table(report: EvaluationReport) -> Table:
     return table
 
 
+#: Columns of the per-system summary, on the terminal and in Markdown.
+SUMMARY_COLUMNS = (
+    "system",
+    "EER orig",
+    "EER ignorant",
+    "EER lazy",
+    "EER trained",
+    "ID acc ign / lazy / trained",
+    "WER vs orig",
+    "F0 corr",
+    "F0 shift",
+    "speed",
+)
+
+
 def summary_table(reports: Sequence[EvaluationReport]) -> Table:
     """One row per evaluated system: the figures the README compares."""
     table = Table(title="deid evaluate: EER (higher is more private) and utility")
-    for col in (
-        "system",
-        "EER orig",
-        "EER ignorant",
-        "EER lazy",
-        "EER trained",
-        "ID acc ign / lazy / trained",
-        "WER vs orig",
-        "F0 corr",
-        "F0 shift",
-        "speed",
-    ):
+    for col in SUMMARY_COLUMNS:
         table.add_column(col, justify="left" if col == "system" else "right")
     for r in reports:
         table.add_row(*_summary_cells(r))
@@ -85,19 +89,7 @@ def summary_table(reports: Sequence[EvaluationReport]) -> Table:
 
 def markdown_table(reports: Sequence[EvaluationReport]) -> str:
     """The summary table as GitHub Markdown, for the README."""
-    head = [
-        "system",
-        "EER orig",
-        "EER ignorant",
-        "EER lazy",
-        "EER trained",
-        "ID acc ign / lazy / trained",
-        "WER vs orig",
-        "F0 corr",
-        "F0 shift",
-        "speed",
-    ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
     lines += ["| " + " | ".join(_summary_cells(r)) + " |" for r in reports]
     return "\n".join(lines)
 
