@@ -7,14 +7,16 @@ import pytest
 from conftest import load
 from measure import envelope_ratio, f0_shift_semitones, snr_db
 
-from deid.transforms import Bandlimit, Formant, McAdams, Pitch, Vtln
+from deid.transforms import Bandlimit, Formant, McAdams, Pitch, Shift, Vtln
 from deid.transforms.bandlimit import bandlimit
 from deid.transforms.formant import shift_formants
 from deid.transforms.loudness import normalize_loudness
 from deid.transforms.mcadams import mcadams
 from deid.transforms.noise import add_noise
 from deid.transforms.pitch import shift_pitch
+from deid.transforms.shift import shift_voice
 from deid.transforms.vtln import warp_vtln
+from deid.transforms.wsola import wsola
 
 
 @pytest.mark.parametrize("method", ["psola", "world"])
@@ -55,6 +57,42 @@ def test_formant_moves_the_long_term_envelope_and_keeps_f0(voices, method, ratio
         f0_moves.append(f0_shift_semitones(y, out, 16000))
     assert np.median(measured) == pytest.approx(ratio, rel=0.03), measured
     assert np.max(np.abs(f0_moves)) <= 0.25, f0_moves
+
+
+@pytest.mark.parametrize(("sr", "semitones"), [(16000, -4.0), (48000, 3.0)])
+def test_shift_moves_f0_and_formants_together(voices, sr, semitones):
+    f0_moves, env_ratios = [], []
+    for path in voices[::2]:
+        y = load(path, sr)
+        out = shift_voice(y, sr=sr, semitones=semitones)
+        assert out.shape == y.shape
+        f0_moves.append(f0_shift_semitones(y, out, sr))
+        env_ratios.append(envelope_ratio(y, out, sr))
+    assert np.median(f0_moves) == pytest.approx(semitones, abs=0.25), np.round(f0_moves, 2)
+    assert np.median(env_ratios) == pytest.approx(2.0 ** (semitones / 12.0), rel=0.03), env_ratios
+
+
+@pytest.mark.parametrize("stretch", [0.8, 1.26])
+def test_wsola_changes_duration_but_not_pitch_and_leaves_no_gaps(stretch):
+    sr = 16000
+    t = np.arange(sr) / sr
+    # A vowel-like tone whose F0 glides from 120 to 180 Hz, with harmonics.
+    phase = 2 * np.pi * np.cumsum(120.0 + 60.0 * t) / sr
+    y = sum(np.sin(k * phase) / k for k in range(1, 8)).astype(np.float32) * 0.2
+    out = wsola(y, int(len(y) * stretch), sr=sr)
+    assert len(out) == int(len(y) * stretch)
+    # F0 of the output at the same relative position equals the input's: median over frames.
+    from measure import harvest_f0
+
+    f_in, f_out = harvest_f0(y, sr), harvest_f0(out, sr)
+    pos = np.linspace(0.1, 0.9, 30)
+    a = f_in[(pos * len(f_in)).astype(int)]
+    b = f_out[(pos * len(f_out)).astype(int)]
+    assert np.median(np.abs(12 * np.log2(b / a))) < 0.1
+    # Frames are joined in phase: the short-time level stays within 1 dB of the input's.
+    level = 10 * np.log10(np.mean(np.lib.stride_tricks.sliding_window_view(out, 320)[sr // 20 : -sr // 20 : 80] ** 2, axis=1))
+    ref = 10 * np.log10(np.mean(y**2))
+    assert np.max(np.abs(level - ref)) < 1.0, (level.min() - ref, level.max() - ref)
 
 
 def test_vtln_warps_the_envelope_in_the_direction_of_alpha(speech):
@@ -123,7 +161,7 @@ def test_loudness_reaches_the_target(speech, target):
     assert pyloudnorm.Meter(16000).integrated_loudness(out.astype(np.float64)) == pytest.approx(target, abs=0.1)
 
 
-@pytest.mark.parametrize("step", [Pitch(), Formant(), Vtln(), McAdams(), Bandlimit()])
+@pytest.mark.parametrize("step", [Pitch(), Formant(), Vtln(), McAdams(), Bandlimit(), Shift()])
 def test_apply_is_deterministic_given_the_drawn_values(speech, step):
     drawn = step.draw(np.random.default_rng(3))
     a = step.apply(speech, 16000, **drawn)

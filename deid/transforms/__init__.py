@@ -9,12 +9,13 @@ noise       white, pink or brown noise at a target SNR
 bandlimit   telephone-like pass band
 loudness    integrated loudness normalisation (LUFS)
 pseudovoice F0 statistics and long-term envelope normalised to a keyed pseudo-voice (WORLD)
+shift       pitch and formants together (resampling, duration restored by WSOLA)
 =========== ===========================================================================
 """
 
 from __future__ import annotations
 
-from deid.transforms import bandlimit, formant, loudness, mcadams, noise, pitch, pseudovoice, vtln
+from deid.transforms import bandlimit, formant, loudness, mcadams, noise, pitch, pseudovoice, shift, vtln
 from deid.transforms.bandlimit import Bandlimit
 from deid.transforms.base import REGISTRY, Transform, create, register
 from deid.transforms.formant import Formant
@@ -23,6 +24,7 @@ from deid.transforms.mcadams import McAdams
 from deid.transforms.noise import Noise
 from deid.transforms.pitch import Pitch
 from deid.transforms.pseudovoice import PseudoVoice
+from deid.transforms.shift import Shift
 from deid.transforms.vtln import Vtln
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "Noise",
     "Pitch",
     "PseudoVoice",
+    "Shift",
     "Transform",
     "Vtln",
     "bandlimit",
@@ -44,6 +47,7 @@ __all__ = [
     "noise",
     "pitch",
     "pseudovoice",
+    "shift",
     "register",
     "vtln",
 ]
