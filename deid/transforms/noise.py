@@ -24,10 +24,15 @@ def colored_noise(n: int, *, color: str, rng: np.random.Generator) -> np.ndarray
         spectrum = fft.rfft(white, n=size)
         f = np.arange(len(spectrum), dtype=np.float32)
         f[0] = f[1] if len(f) > 1 else 1.0
-        spectrum /= f ** (EXPONENT[color] / 2.0)
+        # Amplitude falls as f**(-k/2): sqrt for pink (k = 1), f itself for brown (k = 2).
+        spectrum /= np.sqrt(f) if color == "pink" else f
         white = fft.irfft(spectrum, n=size)[:n]
-    white = white.astype(np.float64) - white.mean(dtype=np.float64)
-    return (white / max(np.sqrt(np.mean(white**2)), 1e-12)).astype(np.float32)
+    # Zero mean and unit power, in float32 with float64 sums: float64 copies of the whole
+    # signal cost more than generating it.
+    white -= np.float32(white.mean(dtype=np.float64))
+    power = float(np.dot(white, white)) / max(n, 1)
+    white *= np.float32(1.0 / max(np.sqrt(power), 1e-12))
+    return white
 
 
 def add_noise(y: np.ndarray, *, snr_db: float, color: str = "white", seed: int = 0) -> np.ndarray:
@@ -45,7 +50,7 @@ def add_noise(y: np.ndarray, *, snr_db: float, color: str = "white", seed: int =
         Seed of the noise samples (drawn from the file's key by :class:`Noise`).
     """
     noise = colored_noise(len(y), color=color, rng=np.random.default_rng(seed))
-    power = float(np.mean(np.square(y, dtype=np.float64)))
+    power = float(np.dot(y, y)) / max(len(y), 1)
     return (y + noise * np.sqrt(power / 10.0 ** (snr_db / 10.0))).astype(np.float32)
 
 
