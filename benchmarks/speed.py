@@ -25,7 +25,7 @@ import soxr
 import deid
 from deid.keys import Key, rng_for
 from deid.pipeline import Pipeline
-from deid.transforms import Bandlimit, Formant, Loudness, McAdams, Noise, Pitch, Vtln
+from deid.transforms import Bandlimit, Formant, Loudness, McAdams, Noise, Pitch, Shift, Vtln
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("DEID_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -36,6 +36,7 @@ STEPS = {
     "formant (psola)": Formant(ratio=1.15, method="psola"),
     "formant (stft)": Formant(ratio=1.15, method="stft"),
     "formant (world)": Formant(ratio=1.15, method="world"),
+    "shift (wsola)": Shift(semitones=4.0),
     "vtln (stft)": Vtln(alpha=0.1),
     "mcadams": McAdams(alpha=0.8),
     "noise": Noise(snr_db=20.0),

@@ -102,8 +102,8 @@ def test_standard_in_blocks_keeps_drawn_values_level_and_spectrum(long_file: Pat
     assert abs(floor(blocks[0]) - floor(whole[0])) < 1.0
 
 
-@pytest.mark.parametrize("preset", ["standard", Pipeline([Bandlimit(low_hz=200.0, high_hz=3600.0), Noise(snr_db=20.0)])],
-                         ids=["standard", "bandlimit+noise"])
+@pytest.mark.parametrize("preset", ["standard", "fast", Pipeline([Bandlimit(low_hz=200.0, high_hz=3600.0), Noise(snr_db=20.0)])],
+                         ids=["standard", "fast", "bandlimit+noise"])
 def test_cuts_are_seamless(long_file: Path, tmp_path: Path, preset: str | Pipeline) -> None:
     """Around each cut the block output steps and sounds as the whole-file output does there."""
     whole, blocks, _, _ = both(long_file, tmp_path, preset)

@@ -22,8 +22,17 @@ UNVOICED_HOP = 0.005
 
 
 @njit(cache=True)
-def _analysis_marks(y, f0_at, sr, unvoiced_hop):  # pragma: no cover - compiled
-    """Pitch marks: one per period in voiced stretches, snapped to the waveform's peak."""
+def _frame(i, frames_per_sample, n_frames):  # pragma: no cover - compiled
+    """The F0 frame a sample falls in."""
+    return min(int(i * frames_per_sample + 0.5), n_frames - 1)
+
+
+@njit(cache=True)
+def _analysis_marks(y, f0, frames_per_sample, f0_scale, sr, unvoiced_hop):  # pragma: no cover - compiled
+    """Pitch marks: one per period in voiced stretches, snapped to the waveform's peak.
+
+    ``f0`` is per frame; the F0 at sample t is ``f0[_frame(t)] * f0_scale``.
+    """
     n = y.shape[0]
     marks = np.empty(n // 8 + 16, dtype=np.int64)
     periods = np.empty(n // 8 + 16, dtype=np.int64)
@@ -31,9 +40,9 @@ def _analysis_marks(y, f0_at, sr, unvoiced_hop):  # pragma: no cover - compiled
     t = 0
     prev_voiced = False
     while t < n:
-        f0 = f0_at[t]
-        if f0 > 0.0:
-            period = int(sr / f0 + 0.5)
+        f0_t = f0[_frame(t, frames_per_sample, f0.shape[0])] * f0_scale
+        if f0_t > 0.0:
+            period = int(sr / f0_t + 0.5)
             # Snap to the largest peak near where the mark should fall, so that grains are cut
             # around glottal pulses and overlap in phase.
             lo = t if not prev_voiced else t - period // 4
@@ -68,7 +77,8 @@ WINDOW_TABLE = 0.5 + 0.5 * np.cos(np.pi * np.linspace(0.0, 1.0, 4097))
 
 
 @njit(cache=True)
-def _overlap_add(y, marks, periods, factor_at, n_out, table):  # pragma: no cover - compiled
+def _overlap_add(y, marks, periods, f0, factor, frames_per_sample, ratio, n_out, table):  # pragma: no cover - compiled
+    """Grains around ``marks`` laid down at the new period (``factor`` per F0 frame, over ``ratio``)."""
     n = y.shape[0]
     out = np.zeros(n_out, dtype=np.float32)
     wsum = np.zeros(n_out, dtype=np.float32)
@@ -82,7 +92,8 @@ def _overlap_add(y, marks, periods, factor_at, n_out, table):  # pragma: no cove
         while k + 1 < marks.shape[0] and abs(marks[k + 1] - ta) <= abs(marks[k] - ta):
             k += 1
         period = periods[k]
-        beta = factor_at[marks[k]]
+        frame = _frame(marks[k], frames_per_sample, f0.shape[0])
+        beta = factor[frame] / ratio if f0[frame] > 0.0 else 1.0
         centre = marks[k]
         step = last / period
         for j in range(-period, period + 1):
@@ -144,12 +155,12 @@ def psola(
         # Played at sr, the resampled signal has every frequency (F0 and formants) times ratio.
         # soxr's medium quality (16-bit precision, ~96 dB) costs half of its default at 48 kHz.
         x = soxr.resample(x, sr, sr / ratio, quality="MQ").astype(np.float32)
-    # F0 and factor per sample of x; the frames of f0 span y, which x compresses by ratio.
-    frame = np.minimum((np.arange(len(x)) * (ratio * 1000.0 / frame_period / sr) + 0.5).astype(np.int64), len(f0) - 1)
-    f0_at = f0[frame] * ratio
-    factor_at = np.where(f0_at > 0, factor[frame] / ratio, 1.0)
-    marks, periods = _analysis_marks(x, f0_at, float(sr), max(1, int(UNVOICED_HOP * sr)))
-    return _overlap_add(x, marks, periods, factor_at, n, WINDOW_TABLE)
+    # The frames of f0 span y, which x compresses by ratio; F0 in x is ratio times that of y.
+    frames_per_sample = ratio * 1000.0 / frame_period / sr
+    f0 = np.ascontiguousarray(f0, dtype=np.float64)
+    factor = np.ascontiguousarray(factor)
+    marks, periods = _analysis_marks(x, f0, frames_per_sample, ratio, float(sr), max(1, int(UNVOICED_HOP * sr)))
+    return _overlap_add(x, marks, periods, f0, factor, frames_per_sample, ratio, n, WINDOW_TABLE)
 
 
 def continuous(f0: np.ndarray) -> np.ndarray:

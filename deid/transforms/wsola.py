@@ -125,7 +125,7 @@ def wsola(x: np.ndarray, n_out: int, *, sr: int) -> np.ndarray:
     xp[pad : pad + len(x)] = x
     # The search copy only has to place offsets: soxr's quickest (cubic) quality serves.
     coarse = soxr.resample(x, sr, SEARCH_RATE, quality="QQ").astype(np.float32) if sr > SEARCH_RATE else x
-    scale = len(coarse) / len(x)
+    scale = SEARCH_RATE / sr if sr > SEARCH_RATE else 1.0
     cpad = int(pad * scale) + 8
     cp = np.zeros(len(coarse) + 2 * cpad, dtype=np.float32)
     cp[cpad : cpad + len(coarse)] = coarse
