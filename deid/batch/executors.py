@@ -39,11 +39,12 @@ def _watch_parent() -> None:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    # forkserver: workers fork from a server that has imported numpy, scipy and numba once,
-    # so each starts in milliseconds, without inheriting the parent's threads (rich's refresh).
+    # forkserver: workers fork from a server that has imported numpy, scipy and numba and loaded
+    # the compiled engines once (deid.batch.preload), so each starts in milliseconds, without
+    # inheriting the parent's threads (rich's refresh).
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["deid.api", "deid.batch.work"])
+        ctx.set_forkserver_preload(["deid.batch.preload"])
         return ctx
     return multiprocessing.get_context("spawn")
 

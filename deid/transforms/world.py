@@ -88,7 +88,7 @@ def remove_hum(x: np.ndarray, sr: int) -> np.ndarray:
     its first harmonics are then notched (scipy's ``iirnotch``). Without such a peak ``x`` is
     returned as it is.
     """
-    from scipy import fft, signal
+    from scipy import fft
 
     n = len(x)
     if n < sr:  # under 1 s, the spectrum cannot resolve the hum from the voice
@@ -101,6 +101,9 @@ def remove_hum(x: np.ndarray, sr: int) -> np.ndarray:
         peak = near[np.argmax(power[near])]
         beside = power[(np.abs(freqs - mains) > 4.0) & (np.abs(freqs - mains) < 15.0)]
         if power[peak] > 10.0 ** (HUM_PROMINENCE_DB / 10.0) * max(float(np.median(beside)), 1e-30):
+            # Imported only here: scipy.signal costs a process about 2 s of CPU to import.
+            from scipy import signal
+
             out = np.asarray(x, dtype=np.float64)
             for k in range(1, HUM_HARMONICS + 1):
                 if k * freqs[peak] < sr / 2:
