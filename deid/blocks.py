@@ -10,7 +10,11 @@ A two-hour call does not fit comfortably in memory with the analysis buffers of 
    run on each block with :data:`CONTEXT` seconds of extra input on each side, thrown away
    afterwards, and neighbouring blocks are crossfaded linearly over :data:`FADE` around the cut.
    Every block uses the same drawn parameters: they are drawn once per file (or per channel),
-   from the file's key scope, exactly as for whole-file processing.
+   from the file's key scope, exactly as for whole-file processing. ``pseudovoice`` normalises
+   the voice by statistics of its whole input (F0 median and spread, long-term envelope): a light
+   first pass measures them over every block of that input and each block gets the total, so
+   the blocks of a file are moved alike (per-block statistics would move each block by its
+   own, leaving jumps in pitch and timbre at the cuts).
 3. **Level steps** read a statistic of the whole signal that enters them; it is measured while
    the previous stage is written, and applied in a further pass:
 
@@ -46,6 +50,7 @@ from deid.keys import Key
 from deid.pipeline import AppliedStep, Pipeline, ceiling_gain
 from deid.transforms.loudness import Loudness
 from deid.transforms.noise import Noise, colored_noise
+from deid.transforms.pseudovoice import PseudoVoice, VoiceStats, measure_voice
 
 #: Input beyond each cut that a block is processed with and then discards, in seconds: enough
 #: for F0 analysis windows and PSOLA grains at the block's edges to see real signal.
@@ -116,9 +121,13 @@ def anonymize_blocks(
                 buffers.append(sink)
                 if kind == "local":
                     sub = pipeline[lo:hi]
-                    _stitch(geometry, sink, lambda a, b, c, s=sub: s.apply(source.read(a, b)[c], sr,
-                                                                           draws[c][lo:hi]), fade="linear",
-                            silent=lambda a, b: not np.any(source.read(a, b)))
+                    values = [d[lo:hi] for d in draws]
+                    if isinstance(pipeline[lo], PseudoVoice):
+                        # Measured, not drawn: the whole stage input's voice, the same for every block.
+                        values = [[v[0] | {"stats": st}, *v[1:]] for v, st in
+                                  zip(values, _voice_stats(geometry, source, channels))]
+                    _stitch(geometry, sink, lambda a, b, c, s=sub, v=values: s.apply(source.read(a, b)[c], sr, v[c]),
+                            fade="linear", silent=lambda a, b: not np.any(source.read(a, b)))
                 elif kind == "noise":
                     _add_noise(geometry, source, sink, [d[lo] for d in draws], power=previous.sumsq / n)
                 elif kind == "loudness":
@@ -278,11 +287,23 @@ def _stages(pipeline: Pipeline) -> list[tuple[str, int, int]]:
     stages: list[tuple[str, int, int]] = []
     for i, step in enumerate(pipeline):
         kind = "noise" if isinstance(step, Noise) else "loudness" if isinstance(step, Loudness) else "local"
-        if kind == "local" and stages and stages[-1][0] == "local":
+        # pseudovoice normalises by statistics of its whole input, so its input must be a stage of its own.
+        if kind == "local" and stages and stages[-1][0] == "local" and not isinstance(step, PseudoVoice):
             stages[-1] = ("local", stages[-1][1], i + 1)
         else:
             stages.append((kind, i, i + 1))
     return stages
+
+
+def _voice_stats(geometry: _Geometry, source: _Source, channels: int) -> list[VoiceStats]:
+    """Per channel, the `VoiceStats` of the whole of ``source``, measured block by block and summed."""
+    stats = [VoiceStats() for _ in range(channels)]
+    for a, b in geometry.chunks():
+        piece = source.read(a, b)
+        for c in range(channels):
+            if np.any(piece[c]):
+                stats[c] = stats[c] + measure_voice(piece[c], sr=geometry.sr)
+    return stats
 
 
 def _ramps(length: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
