@@ -18,12 +18,15 @@ def colored_noise(n: int, *, color: str, rng: np.random.Generator) -> np.ndarray
     # scipy.fft, not scipy.signal: importing scipy.signal costs each worker process about 2 s of CPU.
     from scipy import fft
 
-    white = rng.standard_normal(n, dtype=np.float32)
-    if color != "white" and n > 1:
-        # Shape the spectrum over an FFT-friendly length (a prime n would cost O(n^2)), then cut.
+    if color == "white" or n < 2:
+        white = rng.standard_normal(n, dtype=np.float32)
+    else:
+        # The DFT of white Gaussian noise is white complex Gaussian noise: draw the spectrum
+        # directly (over an FFT-friendly length), shape it and transform once.
         size = fft.next_fast_len(n, real=True)
-        spectrum = fft.rfft(white, n=size)
-        f = np.arange(len(spectrum), dtype=np.float32)
+        bins = size // 2 + 1
+        spectrum = rng.standard_normal(2 * bins, dtype=np.float32).view(np.complex64)
+        f = np.arange(bins, dtype=np.float32)
         f[0] = f[1]
         # Amplitude falls as f**(-k/2): sqrt for pink (k = 1), f itself for brown (k = 2).
         spectrum /= np.sqrt(f) if color == "pink" else f

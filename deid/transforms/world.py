@@ -72,9 +72,12 @@ def estimate_f0(y: np.ndarray, *, sr: int, frame_period: float = 10.0) -> np.nda
     pyworld = _pyworld()
     x = remove_hum(np.ascontiguousarray(soxr.resample(y, sr, F0_RATE) if sr != F0_RATE else y, dtype=np.float64), F0_RATE)
     # allowed_range 0.3 (default 0.1) lets DIO call a quarter more of the frames voiced that
-    # Harvest calls voiced, at 0.03 semitone more median error.
+    # Harvest calls voiced, at 0.03 semitone more median error. One band per octave (default 2)
+    # saves a quarter of the estimate's cost; over 60 corpus clips it moved the clip-median
+    # agreement with Harvest from 0.005 to 0.008 semitone.
     f0, t = pyworld.dio(
-        x, F0_RATE, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=frame_period, speed=2, allowed_range=0.3
+        x, F0_RATE, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=frame_period, speed=2, allowed_range=0.3,
+        channels_in_octave=1.0,
     )
     f0 = fix_subharmonics(x, F0_RATE, pyworld.stonemask(x, f0, t, F0_RATE), frame_period)
     return fill_gaps(f0, max_frames=int(60 / frame_period))
