@@ -1,7 +1,8 @@
 """Imported once by the local pool's fork server, before any worker is forked.
 
-Imports the processing modules and runs the numba-compiled engines (PSOLA, WSOLA, the hum notch) once on a
-short signal, so that their machine code is loaded from numba's cache in the server. Every worker
+Imports the processing modules and runs the numba-compiled engines (PSOLA, WSOLA, the hum
+notch) once on a short signal, so that their machine code is loaded from numba's cache in the
+server. Every worker
 forked from it starts with that code in memory; otherwise each worker would spend about a
 second initialising LLVM and loading the cache on its first file.
 """

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
+from numba import njit
 
 #: Analysis hop. 5 ms is WORLD's default and keeps fast pitch movements; 10 ms halves the cost
 #: but smears onsets audibly.
@@ -82,25 +83,19 @@ def estimate_f0(y: np.ndarray, *, sr: int, frame_period: float = 10.0) -> np.nda
     return fill_gaps(f0, max_frames=int(60 / frame_period))
 
 
-@functools.cache
-def _biquad():  # noqa: ANN202 - returns a numba dispatcher
-    from numba import njit
-
-    @njit(cache=True)
-    def biquad(x, b0, b1, b2, a1, a2):  # pragma: no cover - compiled
-        # Direct form II transposed, as scipy.signal.lfilter computes it.
-        y = np.empty_like(x)
-        z1 = 0.0
-        z2 = 0.0
-        for i in range(x.shape[0]):
-            xi = x[i]
-            yi = b0 * xi + z1
-            z1 = b1 * xi - a1 * yi + z2
-            z2 = b2 * xi - a2 * yi
-            y[i] = yi
-        return y
-
-    return biquad
+@njit(cache=True)
+def _biquad(x, b0, b1, b2, a1, a2):  # pragma: no cover - compiled
+    """One second-order section, direct form II transposed, as scipy.signal.lfilter computes it."""
+    y = np.empty_like(x)
+    z1 = 0.0
+    z2 = 0.0
+    for i in range(x.shape[0]):
+        xi = x[i]
+        yi = b0 * xi + z1
+        z1 = b1 * xi - a1 * yi + z2
+        z2 = b2 * xi - a2 * yi
+        y[i] = yi
+    return y
 
 
 def _notch(x: np.ndarray, w0: float) -> np.ndarray:
@@ -112,7 +107,7 @@ def _notch(x: np.ndarray, w0: float) -> np.ndarray:
     w = np.pi * w0
     g = 1.0 / (1.0 + np.tan(w / HUM_Q / 2.0))
     c = -2.0 * np.cos(w)
-    return _biquad()(x, g, g * c, g, g * c, 2.0 * g - 1.0)
+    return _biquad(x, g, g * c, g, g * c, 2.0 * g - 1.0)
 
 
 def remove_hum(x: np.ndarray, sr: int) -> np.ndarray:
