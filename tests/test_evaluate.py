@@ -148,6 +148,17 @@ def test_identity_keeps_the_original_eer(identity_report):
 
 
 @needs_corpus
+def test_embedding_stays_single_threaded_after_the_asr_is_loaded(evaluation):
+    # Loading CTranslate2 resets the process's OpenMP thread count to every core; torch's
+    # spinning workers then made each embedding many times slower on a busy machine.
+    import torch
+
+    assert evaluation.transcriber is not None
+    torch.set_num_threads(2)  # what loading the ASR does
+    evaluation.encoder.embed(*evaluation.audio[0])
+    assert torch.get_num_threads() == 1
+
+
 def test_strong_transform_raises_the_eer(identity_report, pitch_report):
     assert pitch_report.attacks["ignorant"].eer > identity_report.attacks["ignorant"].eer + 0.2
     assert pitch_report.attacks["ignorant"].id_accuracy < 0.5

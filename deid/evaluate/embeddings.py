@@ -35,7 +35,9 @@ class SpeakerEncoder:
         # One short LSTM pass per utterance gains nothing from intra-op threads, and on a
         # busy machine (ASR, anonymization, other jobs) torch's spinning OpenMP workers make
         # each embedding 50-100x slower: measured 0.15 s alone, 10 s under load, 0.15 s
-        # with one thread under the same load.
+        # with one thread under the same load. Loading CTranslate2 (the ASR) afterwards sets
+        # the process's OpenMP thread count back to every core, so `embed` pins it again.
+        self._torch = torch
         torch.set_num_threads(1)
         self._preprocess = preprocess_wav
         self._encoder = VoiceEncoder(device, verbose=False)
@@ -57,6 +59,8 @@ class SpeakerEncoder:
             no speech left after voice-activity trimming embeds as the zero vector, which
             scores 0 against everything rather than failing the whole evaluation.
         """
+        if self._torch.get_num_threads() != 1:
+            self._torch.set_num_threads(1)
         wav = self._preprocess(np.asarray(y, dtype=np.float32), source_sr=sr)
         if wav.size == 0:
             return np.zeros(EMBEDDING_DIM, dtype=np.float32)
