@@ -124,8 +124,9 @@ def anonymize_blocks(
                     values = [d[lo:hi] for d in draws]
                     if isinstance(pipeline[lo], PseudoVoice):
                         # Measured, not drawn: the whole stage input's voice, the same for every block.
+                        methods = [v[0]["method"] for v in values]
                         values = [[v[0] | {"stats": st}, *v[1:]] for v, st in
-                                  zip(values, _voice_stats(geometry, source, channels))]
+                                  zip(values, _voice_stats(geometry, source, methods))]
                     _stitch(geometry, sink, lambda a, b, c, s=sub, v=values: s.apply(source.read(a, b)[c], sr, v[c]),
                             fade="linear", silent=lambda a, b: not np.any(source.read(a, b)))
                 elif kind == "noise":
@@ -295,14 +296,15 @@ def _stages(pipeline: Pipeline) -> list[tuple[str, int, int]]:
     return stages
 
 
-def _voice_stats(geometry: _Geometry, source: _Source, channels: int) -> list[VoiceStats]:
-    """Per channel, the `VoiceStats` of the whole of ``source``, measured block by block and summed."""
-    stats = [VoiceStats() for _ in range(channels)]
+def _voice_stats(geometry: _Geometry, source: _Source, methods: list[str]) -> list[VoiceStats]:
+    """Per channel, the `VoiceStats` of the whole of ``source`` as that channel's engine measures
+    them (``methods``), measured block by block and summed."""
+    stats = [VoiceStats() for _ in methods]
     for a, b in geometry.chunks():
         piece = source.read(a, b)
-        for c in range(channels):
+        for c, method in enumerate(methods):
             if np.any(piece[c]):
-                stats[c] = stats[c] + measure_voice(piece[c], sr=geometry.sr)
+                stats[c] = stats[c] + measure_voice(piece[c], sr=geometry.sr, method=method)
     return stats
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from deid.transforms import envelope, world
+from deid.transforms.psola import PsolaDomain, PsolaPlan, continuous
 from deid.transforms.base import Domain, Limit, Param, Transform, register
 
 #: Below this the target long-term envelope is flat; above it falls by ``tilt`` dB per octave,
@@ -58,6 +59,8 @@ class VoiceStats:
     frames: int = 0
     log_sp_voiced: np.ndarray | float = 0.0
     log_sp_all: np.ndarray | float = 0.0
+    power: np.ndarray | float = 0.0
+    power_frames: int = 0
 
     @classmethod
     def of(cls, f0: np.ndarray, sp: np.ndarray) -> VoiceStats:
@@ -72,12 +75,22 @@ class VoiceStats:
             log_sp_all=log_sp.sum(axis=0),
         )
 
+    @classmethod
+    def of_samples(cls, y: np.ndarray, sr: int, f0: np.ndarray) -> VoiceStats:
+        """The statistics the PSOLA engine uses: F0 per frame and the long-term power spectrum of ``y``."""
+        power, frames = long_term_power(y, sr, f0)
+        voiced = f0 > 0
+        semitones = np.clip(12 * np.log2(f0[voiced]), _F0_EDGES[0], _F0_EDGES[-1] - F0_BIN / 2)
+        return cls(f0_hist=np.histogram(semitones, _F0_EDGES)[0], frames=len(f0), power=power, power_frames=frames)
+
     def __add__(self, other: VoiceStats) -> VoiceStats:
         return VoiceStats(
             self.f0_hist + other.f0_hist,
             self.frames + other.frames,
             self.log_sp_voiced + other.log_sp_voiced,
             self.log_sp_all + other.log_sp_all,
+            self.power + other.power,
+            self.power_frames + other.power_frames,
         )
 
     @property
@@ -108,12 +121,16 @@ class VoiceStats:
         return np.asarray(self.log_sp_all) / max(self.frames, 1)
 
 
-def measure_voice(y: np.ndarray, *, sr: int) -> VoiceStats:
-    """`VoiceStats` of one channel, from the F0 and envelope of the transform's own WORLD analysis.
+def measure_voice(y: np.ndarray, *, sr: int, method: str = "world") -> VoiceStats:
+    """`VoiceStats` of one channel, measured as the transform's own engine measures its input.
 
-    Without the aperiodicity and the synthesis this costs about a third of the transform. The
-    same frame period matters: DIO at 20-ms frames put one speaker's median 0.8 semitone higher.
+    WORLD: the F0 and envelope of its analysis; without the aperiodicity and the synthesis this
+    costs about a third of the transform. The same frame period matters: DIO at 20-ms frames put
+    one speaker's median 0.8 semitone higher. PSOLA: the F0 contour the PSOLA pass uses, and the
+    long-term power spectrum.
     """
+    if method == "psola":
+        return VoiceStats.of_samples(y, sr, world.estimate_f0(y, sr=sr, frame_period=10.0))
     pyworld = world._pyworld()
     x = np.ascontiguousarray(y, dtype=np.float64)
     period = world.FRAME_PERIOD_MS
@@ -159,14 +176,10 @@ def normalise_voice(
     """
     if stats is None:
         stats = VoiceStats.of(features.f0, features.sp)
-    f0 = features.f0
-    voiced = f0 > 0
+    voiced = features.f0 > 0
     if stats.voiced >= 2 and voiced.any():
-        median = stats.median_semitones
-        ratio = ratio / (2.0 ** (median / 12) / REF_F0) ** (FORMANT_PER_F0 * scale_norm)
-        spread = max(stats.spread_semitones, F0_BIN)
-        semitones = 12 * np.log2(f0_mean) + (12 * np.log2(f0[voiced]) - median) * (f0_spread / spread)
-        f0[voiced] = 2.0 ** (semitones / 12)
+        ratio = _own_scale_removed(ratio, stats, scale_norm)
+        features.f0[voiced] = _mapped_f0(features.f0[voiced], stats, f0_mean, f0_spread)
     measured = _smooth_octaves(stats.log_envelope, features.freqs)
     curve = _target_curve(features.freqs, tilt)
     # Keep the overall level: only the shape of the long-term envelope is replaced.
@@ -174,6 +187,110 @@ def normalise_voice(
     features.sp = np.exp(np.log(np.maximum(features.sp, 1e-16)) + correction)
     if ratio != 1.0:
         features.sp = envelope.warp_spectra(features.sp, features.freqs, envelope.linear(ratio))
+
+
+def normalise_plan(
+    plan: PsolaPlan,
+    *,
+    f0_mean: float,
+    f0_spread: float,
+    strength: float,
+    tilt: float,
+    ratio: float,
+    scale_norm: float = 0.0,
+    stats: VoiceStats | None = None,
+) -> None:
+    """Map the voice of a PSOLA `plan` (edited in place) to a pseudo-voice; parameters as `normalise_voice`.
+
+    The same F0 mapping, applied as a ratio per frame of the PSOLA pass. The long-term envelope
+    becomes a fixed equaliser: the speaker's long-term average spectrum (`long_term_power`,
+    smoothed over 1/6 octave) is divided out and the target curve put in, within
+    `EQ_BAND_HZ`. Unlike WORLD, the short-time envelope and the voice source are not re-made.
+    """
+    f0 = plan.contour()
+    if stats is None:
+        stats = VoiceStats.of_samples(plan.y, plan.sr, f0)
+    if stats.voiced >= 2 and np.any(f0 > 0):
+        ratio = _own_scale_removed(ratio, stats, scale_norm)
+        contour = continuous(f0)
+        plan.factor = plan.factor * _mapped_f0(contour, stats, f0_mean, f0_spread) / contour
+    plan.ratio *= ratio
+    if strength > 0 and stats.power_frames:
+        plan.eq = _equaliser(stats, plan.sr, tilt, strength)
+
+
+def _own_scale_removed(ratio: float, stats: VoiceStats, scale_norm: float) -> float:
+    """``ratio`` divided by `scale_norm` times the formant scale the speaker's median F0 implies."""
+    return ratio / (2.0 ** (stats.median_semitones / 12) / REF_F0) ** (FORMANT_PER_F0 * scale_norm)
+
+
+def _mapped_f0(f0: np.ndarray, stats: VoiceStats, f0_mean: float, f0_spread: float) -> np.ndarray:
+    """Voiced F0 values moved from the speaker's median and spread to the target's, in semitones."""
+    spread = max(stats.spread_semitones, F0_BIN)
+    semitones = 12 * np.log2(f0_mean) + (12 * np.log2(f0) - stats.median_semitones) * (f0_spread / spread)
+    return 2.0 ** (semitones / 12)
+
+
+#: Long-term spectrum of the PSOLA engine: frames of about 64 ms (a power of two in samples).
+LTAS_SECONDS = 0.064
+#: The band the PSOLA engine's equaliser corrects; outside it the gain is held at the edge value.
+EQ_BAND_HZ = (60.0, 7600.0)
+#: Largest boost or cut of the equaliser, in dB: a speaker's long-term spectrum is 6-8 dB RMS
+#: from another's, so this only bounds bins the input hardly has (a band-limited recording).
+EQ_LIMIT_DB = 20.0
+
+
+def _ltas_size(sr: int) -> int:
+    return 1 << int(round(np.log2(LTAS_SECONDS * sr)))
+
+
+def long_term_power(y: np.ndarray, sr: int, f0: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Sum of the Hann-windowed power spectra of consecutive `LTAS_SECONDS` frames, and their number.
+
+    With ``f0`` (every 10 ms, 0 = unvoiced) only the frames mostly voiced count, as the WORLD
+    engine's mean envelope counts voiced frames only: fricatives and pauses differ by recording.
+    """
+    from scipy import fft
+
+    size = _ltas_size(sr)
+    frames = len(y) // size
+    if frames == 0:
+        if not len(y):
+            return np.zeros(size // 2 + 1), 0
+        x = np.zeros((1, size), dtype=np.float32)
+        x[0, : len(y)] = y
+    else:
+        x = np.asarray(y[: frames * size], dtype=np.float32).reshape(len(y) // size, size)
+    if f0 is not None and frames:
+        # The share of each frame's 10-ms F0 frames that are voiced.
+        hop = sr / 100.0
+        starts = (np.arange(frames) * size / hop).astype(int)
+        ends = np.maximum(((np.arange(frames) + 1) * size / hop).astype(int), starts + 1)
+        cumulative = np.concatenate([[0], np.cumsum(f0 > 0)])
+        share = (cumulative[np.minimum(ends, len(f0))] - cumulative[np.minimum(starts, len(f0))]) / (ends - starts)
+        if np.any(share > 0.5):
+            x = x[share > 0.5]
+    spectra = fft.rfft(x * np.hanning(size).astype(np.float32), axis=1)
+    power = (spectra.real**2 + spectra.imag**2).sum(axis=0, dtype=np.float64)
+    return power, len(x)
+
+
+def _equaliser(stats: VoiceStats, sr: int, tilt: float, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies and log-amplitude gains that take the measured long-term spectrum to the target curve."""
+    power = np.asarray(stats.power) / stats.power_frames
+    freqs = np.linspace(0.0, sr / 2, power.size)
+    measured = _smooth_octaves(0.5 * np.log(np.maximum(power, 1e-20)), freqs)
+    band = (freqs >= EQ_BAND_HZ[0]) & (freqs <= min(EQ_BAND_HZ[1], 0.95 * sr / 2))
+    curve = _target_curve(freqs, tilt)
+    gain = strength * (curve - measured)
+    limit = EQ_LIMIT_DB * np.log(10.0) / 20.0
+    gain = np.clip(gain - np.median(gain[band]), -limit, limit)
+    inside = np.flatnonzero(band)
+    gain[: inside[0]] = gain[inside[0]]
+    gain[inside[-1] + 1 :] = gain[inside[-1]]
+    # Keep the overall power: only the shape of the long-term spectrum is replaced.
+    gain -= 0.5 * np.log(np.sum(power * np.exp(2 * gain)) / max(np.sum(power), 1e-30))
+    return freqs, gain
 
 
 def _target_curve(freqs: np.ndarray, tilt: float) -> np.ndarray:
@@ -209,6 +326,9 @@ BANK: tuple[tuple[float, float], ...] = (
 )
 
 
+METHODS = ("world", "psola")
+
+
 @register("pseudovoice")
 @dataclass(frozen=True, repr=False)
 class PseudoVoice(Transform):
@@ -216,7 +336,9 @@ class PseudoVoice(Transform):
 
     ``voice`` indexes `BANK`; ``f0_spread``, ``tilt``, ``strength`` and ``scale_norm`` as in
     `normalise_voice` (``strong`` sets ``scale_norm = 1``: it raised every EER by 1-2 points at
-    the same WER). Works in the WORLD domain (about 10x real time on one core).
+    the same WER). ``method = "world"`` re-makes the voice with the WORLD vocoder (about 10x real
+    time on one core); ``"psola"`` maps F0 with PSOLA, equalises the long-term spectrum and scales
+    formants by resampling, in the PSOLA pass of the chain (over 100x real time).
     """
 
     voice: Param = tuple(range(len(BANK)))
@@ -224,6 +346,7 @@ class PseudoVoice(Transform):
     strength: Param = 1.0
     tilt: Param = (-9.0, -5.0)
     scale_norm: Param = 0.0
+    method: Param = "world"
 
     LIMITS = {
         "voice": Limit(values=tuple(range(len(BANK)))),
@@ -231,6 +354,7 @@ class PseudoVoice(Transform):
         "strength": Limit(0.0, 1.0),
         "tilt": Limit(-20.0, 6.0),
         "scale_norm": Limit(0.0, 2.0),
+        "method": Limit(values=METHODS),
     }
 
     def __post_init__(self) -> None:
@@ -240,11 +364,12 @@ class PseudoVoice(Transform):
         super().__post_init__()
 
     def domain(self, drawn: dict[str, Any]) -> type[Domain] | None:
-        return world.WorldDomain
+        return PsolaDomain if drawn["method"] == "psola" else world.WorldDomain
 
-    def modify(self, state: world.WorldFeatures, *, voice: int, f0_spread: float, strength: float, tilt: float,
-               scale_norm: float, stats: VoiceStats | None = None) -> None:
+    def modify(self, state: world.WorldFeatures | PsolaPlan, *, voice: int, f0_spread: float, strength: float,
+               tilt: float, scale_norm: float, method: str, stats: VoiceStats | None = None) -> None:
         """Edit `state` in place; `stats` (not drawn: measured) as in `normalise_voice`."""
         f0_mean, ratio = BANK[voice]
-        normalise_voice(state, f0_mean=f0_mean, f0_spread=f0_spread, strength=strength, tilt=tilt, ratio=ratio,
-                        scale_norm=scale_norm, stats=stats)
+        normalise = normalise_plan if isinstance(state, PsolaPlan) else normalise_voice
+        normalise(state, f0_mean=f0_mean, f0_spread=f0_spread, strength=strength, tilt=tilt, ratio=ratio,
+                  scale_norm=scale_norm, stats=stats)

@@ -10,7 +10,7 @@ per-sample loops are compiled with numba.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -178,12 +178,25 @@ def continuous(f0: np.ndarray) -> np.ndarray:
 
 @dataclass
 class PsolaPlan:
-    """What the PSOLA steps of a chain ask for, applied in one pass by :class:`PsolaDomain`."""
+    """What the PSOLA steps of a chain ask for, applied in one pass by :class:`PsolaDomain`.
+
+    ``factor`` is one F0 ratio or one per 10-ms frame of :meth:`contour`; ``eq`` is a fixed
+    spectral correction applied before the pass: frequencies in Hz and the log-amplitude gain
+    at each (see :func:`equalise`).
+    """
 
     y: np.ndarray
     sr: int
-    factor: float = 1.0
+    factor: float | np.ndarray = 1.0
     ratio: float = 1.0
+    eq: tuple[np.ndarray, np.ndarray] | None = None
+    f0: np.ndarray | None = field(default=None, repr=False)
+
+    def contour(self) -> np.ndarray:
+        """F0 of ``y`` every 10 ms (0 = unvoiced), estimated once and shared by every step."""
+        if self.f0 is None:
+            self.f0 = world.estimate_f0(self.y, sr=self.sr, frame_period=10.0)
+        return self.f0
 
 
 class PsolaDomain:
@@ -195,6 +208,31 @@ class PsolaDomain:
 
     @staticmethod
     def synthesize(plan: PsolaPlan) -> np.ndarray:
-        if plan.factor == 1.0 and plan.ratio == 1.0:
-            return plan.y
-        return psola(plan.y, sr=plan.sr, factor=plan.factor, ratio=plan.ratio)
+        y = plan.y if plan.eq is None else equalise(plan.y, sr=plan.sr, freqs=plan.eq[0], log_gain=plan.eq[1])
+        if np.all(np.asarray(plan.factor) == 1.0) and plan.ratio == 1.0:
+            return y
+        # The F0 of the equalised signal is that of the input: the contour is estimated once.
+        return psola(y, sr=plan.sr, factor=plan.factor, ratio=plan.ratio, f0=plan.contour())
+
+
+#: Zeros around the signal before the FFT of :func:`equalise`, in seconds: longer than the
+#: correction's impulse response, so that its tail does not wrap around.
+EQ_PAD_SECONDS = 0.05
+
+
+def equalise(y: np.ndarray, *, sr: int, freqs: np.ndarray, log_gain: np.ndarray) -> np.ndarray:
+    """Filter ``y`` by a smooth zero-phase gain: ``exp(log_gain)`` at ``freqs`` (Hz), interpolated.
+
+    One FFT of the whole (zero-padded) signal: a long-term correction costs about as much as
+    drawing pink noise.
+    """
+    from scipy import fft
+
+    n = len(y)
+    pad = int(EQ_PAD_SECONDS * sr)
+    size = fft.next_fast_len(n + 2 * pad, real=True)
+    x = np.zeros(size, dtype=np.float32)
+    x[pad:pad + n] = y
+    spectrum = fft.rfft(x)
+    gain = np.exp(np.interp(np.fft.rfftfreq(size, 1.0 / sr), freqs, log_gain)).astype(np.float32)
+    return fft.irfft(spectrum * gain, n=size)[pad:pad + n].astype(np.float32)
