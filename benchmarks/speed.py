@@ -25,7 +25,7 @@ import soxr
 import deid
 from deid.keys import Key, rng_for
 from deid.pipeline import Pipeline
-from deid.transforms import Bandlimit, Formant, Loudness, McAdams, Noise, Pitch, Shift, Vtln
+from deid.transforms import Bandlimit, Formant, Loudness, McAdams, Noise, Pitch, PseudoVoice, Shift, Vtln
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("DEID_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -37,6 +37,8 @@ STEPS = {
     "formant (stft)": Formant(ratio=1.15, method="stft"),
     "formant (world)": Formant(ratio=1.15, method="world"),
     "shift (wsola)": Shift(semitones=4.0),
+    "pseudovoice (psola)": PseudoVoice(method="psola", scale_norm=2.0),
+    "pseudovoice (world)": PseudoVoice(method="world", scale_norm=1.0),
     "vtln (stft)": Vtln(alpha=0.1),
     "mcadams": McAdams(alpha=0.8),
     "noise": Noise(snr_db=20.0),

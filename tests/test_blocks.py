@@ -6,9 +6,12 @@ The tolerances, on 3 minutes of corpus speech cut into 30-s blocks:
   to better than 40 dB SNR up to one gain, and its loudness within 0.3 LU;
 - with PSOLA (``standard``) the output is not sample-identical even whole-file: PSOLA lays
   grains from the start of the signal, so any change of start point shifts their phase. The
-  block output's log-mel spectrogram differs from the whole-file one by at most 3 dB on average
-  over speech frames, no more than 1.6 times what a 3-sample shift of the input already causes
-  in whole-file processing; its level is within 0.2 dB and its noise floor within 1 dB;
+  block output's log-mel spectrogram differs from the whole-file one by at most 3.5 dB on average
+  over speech frames, no more than 2.2 times what a 3-sample shift of the input already causes
+  in whole-file processing; its level is within 0.4 dB and its noise floor within 1 dB. (A fixed
+  PSOLA shift stays within 1.6 times and 0.2 dB; ``standard``'s pseudo-voice maps F0 on the
+  PSOLA tracker's contour, which notches mains hum where it finds it, and the whole file and
+  a 30-s block can decide differently.)
 - at every cut there is no click (no sample step more than 1.5 times the largest that whole-file
   processing has within 25 ms of the same place) and no level jump (the RMS over 1 s around
   the cut within 4 dB of the whole-file output's, where the two carry different noise).
@@ -82,7 +85,11 @@ def test_standard_in_blocks_keeps_drawn_values_level_and_spectrum(long_file: Pat
     whole, blocks, whole_result, block_result = both(long_file, tmp_path, "standard")
     assert [a.as_dict() for a in block_result.applied] == [a.as_dict() for a in whole_result.applied]
     assert whole.shape == blocks.shape
-    assert abs(10 * np.log10(np.mean(blocks**2) / np.mean(whole**2))) < 0.2
+    # pseudovoice's pitch mapping uses the F0 statistics of the whole file, the same for every
+    # block; but the PSOLA tracker notches mains hum where it finds it, and on this file of 40
+    # speakers the whole file and some 30-s blocks decide differently, so the F0 contour
+    # that the mapping is applied to differs there (the level of 10-s stretches by up to 2 dB).
+    assert abs(10 * np.log10(np.mean(blocks**2) / np.mean(whole**2))) < 0.4
 
     x = sf.read(long_file, dtype="float32")[0]
     pipeline = load_preset("standard")
@@ -92,7 +99,8 @@ def test_standard_in_blocks_keeps_drawn_values_level_and_spectrum(long_file: Pat
     speech = lw.max(axis=0) > lw.max() - 50
     block_error = np.mean(np.abs(lw - lb)[:, speech])
     shift_error = np.mean(np.abs(logmel(reference) - logmel(shifted))[:, speech])
-    assert block_error < 3.0 and block_error < 1.6 * shift_error, (block_error, shift_error)
+    # 3.2 dB and 2.0 times for pseudovoice (the hum decisions above); 1.6 times for a fixed shift.
+    assert block_error < 3.5 and block_error < 2.2 * shift_error, (block_error, shift_error)
 
     # The noise floor: the quietest 5% of 50-ms frames, where only the added noise is heard.
     def floor(y: np.ndarray) -> float:
@@ -138,5 +146,5 @@ def test_stereo_48k_in_blocks_with_one_voice_per_channel(long_file: Path, tmp_pa
     result = anonymize_file(stereo, tmp_path / "out.flac", "standard", seed=3, link="channel", block_seconds=20.0)
     info = sf.info(tmp_path / "out.flac")
     assert (info.samplerate, info.channels, info.frames) == (48000, 2, len(high))
-    pitch = [a.params["semitones"] for a in result.applied if a.step == "pitch"]
-    assert len(pitch) == 2 and pitch[0] != pitch[1]
+    voices = [a.params for a in result.applied if a.step == "pseudovoice"]
+    assert len(voices) == 2 and voices[0] != voices[1]
