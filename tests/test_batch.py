@@ -151,7 +151,7 @@ def test_manifest_holds_no_key_parameters_or_names(tree: Path, tmp_path: Path) -
     records = [json.loads(p.read_text()) for p in (out / ".deid").rglob("*.json")]
     assert len(records) == 3
     everything = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
-    for secret in (b"correct horse", b"alice", b"three", b"one.flac", b"semitones", b"ratio", b"snr_db"):
+    for secret in (b"correct horse", b"alice", b"three", b"one.flac", b"f0_spread", b"scale_norm", b"tilt", b"snr_db"):
         assert secret not in everything, secret
 
     # The map is written before the work starts, so it names every planned output.
@@ -159,7 +159,7 @@ def test_manifest_holds_no_key_parameters_or_names(tree: Path, tmp_path: Path) -
     assert set(rows) == GOOD | {"alice/cut.flac"} and {rows[rel] for rel in GOOD} == {p.name for p in outputs}
     logged = [json.loads(line) for line in audit.read_text().splitlines()]
     assert {entry["input"] for entry in logged} == GOOD
-    assert all(entry["applied"][0]["step"] == "pitch" and len(entry["input_sha256"]) == 64 for entry in logged)
+    assert all(entry["applied"][0]["step"] == "pseudovoice" and len(entry["input_sha256"]) == 64 for entry in logged)
 
     code, text = run("anonymize", tree, out, "--key-file", key_file, "--audit", out / "audit.jsonl")
     assert code == 1 and "away from the outputs" in text
