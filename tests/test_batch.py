@@ -185,11 +185,14 @@ def test_sigkill_mid_run_then_rerun_finishes_every_output(tmp_path: Path) -> Non
     root = tmp_path / "in"
     for i, clip in enumerate(corpus_clips(24)):
         link_or_copy(clip, root / f"d{i % 3}" / clip.name)
+    # vpc-mcadams (about 40x real time) keeps the run long enough to be killed in the middle:
+    # standard does 24 clips in well under a second once the workers are up.
+    slow = ("--preset", "vpc-mcadams")
     reference = tmp_path / "reference"
-    assert run("anonymize", root, reference, *SEED, "--workers", "2")[0] == 0
+    assert run("anonymize", root, reference, *SEED, *slow, "--workers", "2")[0] == 0
 
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "deid.cli", "anonymize", str(root), str(out), *SEED, "--workers", "2"]
+    command = [sys.executable, "-m", "deid.cli", "anonymize", str(root), str(out), *SEED, *slow, "--workers", "2"]
     for delay, whole_group in ((1.5, True), (3.0, False)):
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + delay + 30
