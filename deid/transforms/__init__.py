@@ -8,7 +8,7 @@ mcadams     VoicePrivacy B2 baseline: LPC pole angles raised to a power
 noise       white, pink or brown noise at a target SNR
 bandlimit   telephone-like pass band
 loudness    integrated loudness normalisation (LUFS)
-pseudovoice F0 statistics and long-term envelope normalised to a keyed pseudo-voice (WORLD)
+pseudovoice F0 statistics and long-term envelope normalised to a keyed pseudo-voice (WORLD or PSOLA)
 shift       pitch and formants together (resampling, duration restored by WSOLA)
 =========== ===========================================================================
 """
