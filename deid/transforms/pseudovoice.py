@@ -42,6 +42,12 @@ _F0_EDGES = 12 * np.log2(world.F0_FLOOR) + F0_BIN * np.arange(
 )
 
 
+def _f0_histogram(f0: np.ndarray) -> np.ndarray:
+    """Counts of the voiced frames of ``f0`` (Hz, 0 = unvoiced) in `F0_BIN`-semitone bins."""
+    semitones = np.clip(12 * np.log2(f0[f0 > 0]), _F0_EDGES[0], _F0_EDGES[-1] - F0_BIN / 2)
+    return np.histogram(semitones, _F0_EDGES)[0]
+
+
 @dataclass
 class VoiceStats:
     """What pseudovoice measures of the voice that goes in, kept as sums over frames so that parts add up.
@@ -66,10 +72,9 @@ class VoiceStats:
     def of(cls, f0: np.ndarray, sp: np.ndarray) -> VoiceStats:
         """The statistics of one analysis: F0 per frame (0 = unvoiced) and envelope (frames, bins)."""
         voiced = f0 > 0
-        semitones = np.clip(12 * np.log2(f0[voiced]), _F0_EDGES[0], _F0_EDGES[-1] - F0_BIN / 2)
         log_sp = np.log(np.maximum(sp, 1e-16))
         return cls(
-            f0_hist=np.histogram(semitones, _F0_EDGES)[0],
+            f0_hist=_f0_histogram(f0),
             frames=len(f0),
             log_sp_voiced=log_sp[voiced].sum(axis=0),
             log_sp_all=log_sp.sum(axis=0),
@@ -79,9 +84,7 @@ class VoiceStats:
     def of_samples(cls, y: np.ndarray, sr: int, f0: np.ndarray) -> VoiceStats:
         """The statistics the PSOLA engine uses: F0 per frame and the long-term power spectrum of ``y``."""
         power, frames = long_term_power(y, sr, f0)
-        voiced = f0 > 0
-        semitones = np.clip(12 * np.log2(f0[voiced]), _F0_EDGES[0], _F0_EDGES[-1] - F0_BIN / 2)
-        return cls(f0_hist=np.histogram(semitones, _F0_EDGES)[0], frames=len(f0), power=power, power_frames=frames)
+        return cls(f0_hist=_f0_histogram(f0), frames=len(f0), power=power, power_frames=frames)
 
     def __add__(self, other: VoiceStats) -> VoiceStats:
         return VoiceStats(
