@@ -264,9 +264,9 @@ def _clean_into(src: Path, dst: Path, *, written: bool = False) -> tuple[str, Re
             dropped_after = _after_first(found)
             walker = module(first.kind)
             if written and first.kind == "mp3":
-                rebuilt = walker.rebuild(buf, first.start, first.stop, zero_reservoir=True)
+                rebuilt = walker.rebuild(buf, first.parsed, zero_reservoir=True)
             else:
-                rebuilt = walker.rebuild(buf, first.start, first.stop)
+                rebuilt = walker.rebuild(buf, first.parsed)
         except AudioError as exc:
             raise AudioError(exc.reason, src) from None
         except _PARSE_ERRORS as exc:

@@ -217,6 +217,16 @@ def chunk_name(cid: bytes) -> str:
     return "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in cid)
 
 
+@dataclass(frozen=True)
+class IffLayout:
+    """A parsed RIFF or FORM chunk: its chunks, where parsing stopped, where it ends, its form type."""
+
+    chunks: list[Chunk]
+    parsed: int
+    end: int
+    kind: bytes
+
+
 def iff_layout(buf: bytes, start: int, stop: int, *, big_endian: bool) -> tuple[list[Chunk], int, int]:
     """The chunks of the RIFF or FORM chunk at `start`, where parsing stopped, and where it ends.
 

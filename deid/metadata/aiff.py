@@ -13,8 +13,8 @@ from __future__ import annotations
 import struct
 
 from deid.errors import AudioError
-from deid.metadata._common import (Chunk, Field, FieldReader, Rebuilt, Span, chunk_name, iff_layout, malformed,
-                                   preview, readable, spare_field)
+from deid.metadata._common import (Chunk, Field, FieldReader, IffLayout, Rebuilt, Span, chunk_name, iff_layout,
+                                   malformed, preview, readable, spare_field)
 from deid.metadata.id3 import id3v2_fields, id3v2_size
 
 KEEP = (b"FVER", b"COMM", b"SSND")
@@ -33,9 +33,9 @@ def _layout(buf: bytes, start: int = 0, stop: int | None = None) -> tuple[list[C
     return (*iff_layout(buf, start, stop, big_endian=True), bytes(buf[start + 8:start + 12]))
 
 
-def stream_end(buf: bytes, start: int, stop: int) -> int:
-    """Where the FORM chunk that starts at `start` ends."""
-    return _layout(buf, start, stop)[2]
+def parse(buf: bytes, start: int, stop: int) -> IffLayout:
+    """The AIFF file that starts at `start`; its ``end`` is where its FORM chunk ends."""
+    return IffLayout(*_layout(buf, start, stop))
 
 
 def _extended(raw: bytes) -> float:
@@ -104,18 +104,17 @@ def _chunk_fields(buf: bytes, c: Chunk, kind: bytes) -> list[Field]:
     return [Field("AIFF", name, readable(body) or f"{c.size} bytes", True)]
 
 
-def walk(buf: bytes, start: int = 0, stop: int | None = None) -> list[Field]:
-    """Every chunk of the AIFF file in ``buf[start:stop]``, and any bytes outside the chunk structure."""
-    chunks, parsed, form_end, kind = _layout(buf, start, stop)
-    fields = [f for c in chunks for f in _chunk_fields(buf, c, kind)]
-    if parsed < form_end:
-        fields.append(Field("AIFF", "unparsed bytes", preview(buf, parsed, form_end), True))
+def walk(buf: bytes, layout: IffLayout) -> list[Field]:
+    """Every chunk of a parsed AIFF file, and any bytes outside the chunk structure."""
+    fields = [f for c in layout.chunks for f in _chunk_fields(buf, c, layout.kind)]
+    if layout.parsed < layout.end:
+        fields.append(Field("AIFF", "unparsed bytes", preview(buf, layout.parsed, layout.end), True))
     return fields
 
 
-def rebuild(buf: bytes, start: int = 0, stop: int | None = None) -> Rebuilt:
+def rebuild(buf: bytes, layout: IffLayout) -> Rebuilt:
     """``FORM`` + (``FVER``) + ``COMM`` + ``SSND``; the samples copied byte for byte."""
-    chunks, _parsed, _end, kind = _layout(buf, start, stop)
+    chunks, kind = layout.chunks, layout.kind
     comm = [c for c in chunks if c.cid == b"COMM"]
     ssnd = [c for c in chunks if c.cid == b"SSND"]
     if len(comm) != 1 or len(ssnd) > 1:

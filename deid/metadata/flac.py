@@ -194,6 +194,12 @@ class Layout:
     blocks: list[tuple[int, int, int]]
     first_frame: int
     frames: Frames
+    start: int = 0
+
+    @property
+    def end(self) -> int:
+        """Where the stream ends: after its last frame."""
+        return self.frames.end
 
 
 def _layout(buf: bytes, start: int = 0, stop: int | None = None) -> Layout:
@@ -220,12 +226,12 @@ def _layout(buf: bytes, start: int = 0, stop: int | None = None) -> Layout:
     if not blocks or blocks[0][0] != 0 or blocks[0][2] < 34:
         raise malformed("FLAC file does not start with STREAMINFO")
     info = _streaminfo(bytes(buf[blocks[0][1]:blocks[0][1] + 34]))
-    return Layout(magic, blocks, pos, _frames(buf, pos, stop, info["depth"]))
+    return Layout(magic, blocks, pos, _frames(buf, pos, stop, info["depth"]), start)
 
 
-def stream_end(buf: bytes, start: int, stop: int) -> int:
-    """Where the last frame of the FLAC stream that starts at `start` ends."""
-    return _layout(buf, start, stop).frames.end
+def parse(buf: bytes, start: int, stop: int) -> Layout:
+    """The FLAC stream that starts at `start`: its blocks and frames; it ends after its last frame."""
+    return _layout(buf, start, stop)
 
 
 def _streaminfo(body: bytes) -> dict[str, int]:
@@ -322,11 +328,10 @@ def _block_fields(buf: bytes, kind: int, start: int, length: int, layout: Layout
     return [Field("FLAC", name, readable(body) or f"{length} bytes", True)]
 
 
-def walk(buf: bytes, start: int = 0, stop: int | None = None) -> list[Field]:
-    """Every metadata block of the FLAC stream in ``buf[start:stop]``, the tags in front, the frames."""
-    layout = _layout(buf, start, stop)
+def walk(buf: bytes, layout: Layout) -> list[Field]:
+    """Every metadata block of a parsed FLAC stream, the tags in front, the frames."""
     fields: list[Field] = []
-    pos = start
+    pos = layout.start
     while pos < layout.magic:
         fields.extend(id3v2_fields(buf, pos, where="FLAC leading "))
         pos += id3v2_size(buf, pos)
@@ -343,9 +348,8 @@ def walk(buf: bytes, start: int = 0, stop: int | None = None) -> list[Field]:
     return fields
 
 
-def rebuild(buf: bytes, start: int = 0, stop: int | None = None) -> Rebuilt:
+def rebuild(buf: bytes, layout: Layout) -> Rebuilt:
     """``fLaC`` + ``STREAMINFO`` + ``SEEKTABLE``, rebuilt; the frames copied byte for byte."""
-    layout = _layout(buf, start, stop)
     frames = layout.frames
     if not frames.verified:
         raise malformed("its last FLAC frame is damaged or followed by bytes deid cannot explain "
@@ -366,7 +370,7 @@ def rebuild(buf: bytes, start: int = 0, stop: int | None = None) -> Rebuilt:
         out.kept.append(_NAMES[kind])
     out.pieces.append(Span(layout.first_frame, frames.end))
     out.dropped = [_NAMES.get(k, f"reserved block {k}") for k, _, _ in layout.blocks if k not in KEEP]
-    out.dropped += ["leading ID3v2"] if layout.magic > start else []
+    out.dropped += ["leading ID3v2"] if layout.magic > layout.start else []
     out.audio_bytes = frames.end - layout.first_frame
     return out
 

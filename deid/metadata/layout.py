@@ -1,7 +1,7 @@
 """Where each part of a file lies: its first audio stream, then whatever follows it.
 
 A file is read as a sequence of regions. The first is an audio stream whose container is
-told by its magic bytes; each walker knows where its stream ends (`stream_end`): after the
+told by its magic bytes; each walker knows where its stream ends (``parse(...).end``): after the
 RIFF or FORM chunk, after the last FLAC or MPEG frame, after the first link of an Ogg chain,
 before a second MP4 ``ftyp``. After it may come tags (ID3v1, ID3v2, APEv2, Lyrics3), zero
 padding, bytes nothing explains, or further audio streams: the second of two files joined
@@ -10,15 +10,16 @@ with ``cat``, or the next link of a chained Ogg. Every command looks at all of t
 first stream and refuses a file that holds more audio, and `trailing_data` tells any
 command what follows the first stream.
 
-Each walker module offers ``stream_end(buf, start, stop)``, ``walk(buf, start, stop)`` and
-``rebuild(buf, start, stop)`` over the region ``buf[start:stop]``.
+Each walker module offers ``parse(buf, start, stop)``, which reads the stream that starts at
+`start` once and returns its layout (with ``end``, where the stream ends), and ``walk(buf,
+layout)`` and ``rebuild(buf, layout)``, which use that layout.
 """
 
 from __future__ import annotations
 
 import importlib
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 
 from deid.errors import AudioError
@@ -45,6 +46,7 @@ class Region:
     kind: str
     start: int
     stop: int
+    parsed: object = field(default=None, compare=False, repr=False)  # the walker's layout of a stream
 
     @property
     def audio(self) -> bool:
@@ -104,10 +106,10 @@ def _stream_at(buf: bytes, pos: int, stop: int) -> Region | None:
     """The audio stream that starts at `pos`, if one does (parsed far enough to find its end)."""
     try:
         kind = sniff(buf, pos)
-        end = module(kind).stream_end(buf, pos, stop)
+        parsed = module(kind).parse(buf, pos, stop)
     except (AudioError, IndexError, ValueError, struct.error):
         return None
-    return Region(kind, pos, end) if end > pos else None
+    return Region(kind, pos, parsed.end, parsed) if parsed.end > pos else None
 
 
 class _Signatures:
@@ -135,7 +137,8 @@ def regions(buf: bytes) -> list[Region]:
         If the file does not start with an audio stream deid knows, or that stream is corrupt.
     """
     kind = sniff(buf)
-    found = [Region(kind, 0, module(kind).stream_end(buf, 0, len(buf)))]
+    first = module(kind).parse(buf, 0, len(buf))
+    found = [Region(kind, 0, first.end, first)]
     pos = found[0].stop
     _fields, tail = trailing_tags(buf, pos, len(buf))
     while pos < tail:
@@ -171,7 +174,7 @@ def _tag_fields(buf: bytes, region: Region) -> list[Field]:
 
 def region_fields(buf: bytes, found: list[Region]) -> list[Field]:
     """The fields of every region: the first stream's as they are, the others' labelled with their place."""
-    fields = module(found[0].kind).walk(buf, found[0].start, found[0].stop)
+    fields = module(found[0].kind).walk(buf, found[0].parsed)
     streams = 1
     for region in found[1:]:
         where = f"after the first audio stream, at byte {region.start}"
@@ -190,7 +193,7 @@ def region_fields(buf: bytes, found: list[Region]) -> list[Field]:
                                 f"another {NAMES[region.kind]} stream of {region.stop - region.start} bytes {where} "
                                 "(files joined with cat, or a chained Ogg)", True))
             try:
-                inner = module(region.kind).walk(buf, region.start, region.stop)
+                inner = module(region.kind).walk(buf, region.parsed)
             except AudioError as exc:
                 inner = [Field("file", label, f"unreadable: {exc.reason}", True)]
             fields += [Field(f"{f.container} ({label})", f.field, f.value, f.personal) for f in inner]

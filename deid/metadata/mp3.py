@@ -204,8 +204,9 @@ def _tag_at(buf: bytes, pos: int) -> bool:
 
 @dataclass
 class Layout:
-    """One MPEG stream: where its first frame starts, its frames, the junk between them, its end."""
+    """One MPEG stream: where it starts, its first frame, its frames, the junk between them, its end."""
 
+    start: int
     first: int
     frames: list[tuple[int, int]]
     gaps: list[tuple[int, int]]
@@ -249,19 +250,18 @@ def _layout(buf: bytes, start: int = 0, stop: int | None = None) -> Layout:
     if not frames:
         raise malformed("no MPEG audio frames found")
     stream_stop = frames[-1][1]
-    return Layout(first, frames, [g for g in gaps if g[0] < stream_stop], stream_stop)
+    return Layout(start, first, frames, [g for g in gaps if g[0] < stream_stop], stream_stop)
 
 
-def stream_end(buf: bytes, start: int, stop: int) -> int:
-    """Where the last frame of the MPEG stream that starts at `start` ends."""
-    return _layout(buf, start, stop).end
+def parse(buf: bytes, start: int, stop: int) -> Layout:
+    """The MPEG stream that starts at `start` (see `_layout` for where it ends)."""
+    return _layout(buf, start, stop)
 
 
-def walk(buf: bytes, start: int = 0, stop: int | None = None) -> list[Field]:
+def walk(buf: bytes, layout: Layout) -> list[Field]:
     """Tags in front of the stream, the Xing/LAME frame, and anything between frames."""
-    layout = _layout(buf, start, stop)
     fields: list[Field] = []
-    pos = start
+    pos = layout.start
     while pos < layout.first:
         fields.extend(id3v2_fields(buf, pos))
         pos += id3v2_size(buf, pos)
@@ -279,13 +279,12 @@ def walk(buf: bytes, start: int = 0, stop: int | None = None) -> list[Field]:
     return fields
 
 
-def rebuild(buf: bytes, start: int = 0, stop: int | None = None, *, zero_reservoir: bool = False) -> Rebuilt:
+def rebuild(buf: bytes, layout: Layout, *, zero_reservoir: bool = False) -> Rebuilt:
     """The frames alone, with the Info frame rebuilt from its fields (encoder version neutralised).
 
     With `zero_reservoir`, unused reservoir bytes are zeroed too (see `zero_filler`); the
     decoded audio stays identical but the frames no longer are, so `strip` leaves it off.
     """
-    layout = _layout(buf, start, stop)
     frames = layout.frames
     out = Rebuilt(kept=["MPEG audio frames (unused reservoir bytes zeroed)" if zero_reservoir
                         else "MPEG audio frames"])
@@ -307,5 +306,5 @@ def rebuild(buf: bytes, start: int = 0, stop: int | None = None, *, zero_reservo
             else:
                 out.pieces.append(Span(a, b))
     out.audio_bytes = sum(b - a for a, b in audio)
-    out.dropped = (["ID3v2"] if layout.first > start else []) + (["bytes between frames"] if layout.gaps else [])
+    out.dropped = (["ID3v2"] if layout.first > layout.start else []) + (["bytes between frames"] if layout.gaps else [])
     return out

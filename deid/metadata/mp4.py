@@ -118,7 +118,7 @@ def _parse(buf: bytes, start: int, end: int, parent: bytes = b"", depth: int = 0
     return atoms
 
 
-def stream_end(buf: bytes, start: int, stop: int) -> int:
+def _file_end(buf: bytes, start: int, stop: int) -> int:
     """Where the MP4 file that starts at `start` ends: before a second ``ftyp`` (a second file)."""
     pos = start
     while pos + 8 <= stop:
@@ -135,11 +135,20 @@ def stream_end(buf: bytes, start: int, stop: int) -> int:
     return stop
 
 
-def _tree(buf: bytes, start: int = 0, stop: int | None = None) -> list[Atom]:
-    stop = len(buf) if stop is None else stop
+@dataclass(frozen=True)
+class Tree:
+    """An MP4 file's atoms, and where the file ends."""
+
+    atoms: list[Atom]
+    end: int
+
+
+def parse(buf: bytes, start: int, stop: int) -> Tree:
+    """The atoms of the MP4 file that starts at `start` (up to a second ``ftyp``, if any)."""
     if stop - start < 12 or buf[start + 4:start + 8] != b"ftyp":
         raise malformed("not an MP4 file")
-    return _parse(buf, start, stream_end(buf, start, stop))
+    end = _file_end(buf, start, stop)
+    return Tree(_parse(buf, start, end), end)
 
 
 def _child(atom: Atom, kind: bytes) -> Atom | None:
@@ -395,9 +404,9 @@ def _entry_fields(buf: bytes, entry: Atom, path: str) -> list[Field]:
     return fields + _walk(buf, entry.children, b"entry", f"{path}.", True, [])
 
 
-def walk(buf: bytes, start: int = 0, stop: int | None = None) -> list[Field]:
-    """Every atom of the MP4 file in ``buf[start:stop]``; technical atoms from the allow-list are marked so."""
-    return _walk(buf, _tree(buf, start, stop), b"", "", True, [])
+def walk(buf: bytes, tree: Tree) -> list[Field]:
+    """Every atom of a parsed MP4 file; technical atoms from the allow-list are marked so."""
+    return _walk(buf, tree.atoms, b"", "", True, [])
 
 
 def _table(buf: bytes, atom: Atom, entry: int, what: str, *, uniform: bool = False) -> tuple[int, bytes, int]:
@@ -484,9 +493,9 @@ def _serialize(buf: bytes, atom: Atom, offsets: dict[int, list[int]]) -> bytes:
     return boxes.box(kind, _CANONICAL[kind](bytes(buf[atom.payload:atom.end]))[0])
 
 
-def rebuild(buf: bytes, start: int = 0, stop: int | None = None) -> Rebuilt:
+def rebuild(buf: bytes, tree: Tree) -> Rebuilt:
     """``ftyp`` + cleaned ``moov`` + one ``mdat`` holding only the sound tracks' samples."""
-    atoms = _tree(buf, start, stop)
+    atoms = tree.atoms
     moovs = [a for a in atoms if a.kind == b"moov"]
     if len(moovs) != 1:
         raise malformed(f"MP4 file has {len(moovs)} moov atoms; strip needs exactly one")
@@ -531,7 +540,7 @@ def rebuild(buf: bytes, start: int = 0, stop: int | None = None) -> Rebuilt:
         else:
             out.pieces.append(Span(offset, offset + size))
     out.audio_bytes = payload
-    out.dropped = sorted({f.field for f in walk(buf, start, stop) if f.personal})
+    out.dropped = sorted({f.field for f in walk(buf, tree) if f.personal})
     return out
 
 

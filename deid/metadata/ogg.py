@@ -97,12 +97,24 @@ def _pages(buf: bytes, start: int = 0, stop: int | None = None) -> tuple[list[Pa
     return pages, [(a, b) for a, b in gaps if a < last]
 
 
-def stream_end(buf: bytes, start: int, stop: int) -> int:
-    """Where the first link of the Ogg chain that starts at `start` ends."""
+@dataclass(frozen=True)
+class Link:
+    """The first link of an Ogg chain: its logical streams' pages, the bytes that are no page, its end."""
+
+    streams: dict[int, list[Page]]
+    gaps: list[tuple[int, int]]
+    end: int
+
+
+def parse(buf: bytes, start: int, stop: int) -> Link:
+    """The first link of the Ogg chain that starts at `start`."""
     pages, gaps = _pages(buf, start, stop)
     if not pages:
         raise malformed("not an Ogg file")
-    return pages[-1].payload + pages[-1].size
+    streams: dict[int, list[Page]] = {}
+    for page in pages:
+        streams.setdefault(page.serial, []).append(page)
+    return Link(streams, gaps, pages[-1].payload + pages[-1].size)
 
 
 def _canonical_head(codec: str, head: bytes) -> tuple[bytes, bytes]:
@@ -146,16 +158,6 @@ def _codec(first: bytes) -> str:
     return readable(first[:8]) or "unknown"
 
 
-def _streams(buf: bytes, start: int = 0, stop: int | None = None) -> tuple[dict[int, list[Page]], list[tuple[int, int]]]:
-    pages, gaps = _pages(buf, start, stop)
-    if not pages:
-        raise malformed("not an Ogg file")
-    streams: dict[int, list[Page]] = {}
-    for page in pages:
-        streams.setdefault(page.serial, []).append(page)
-    return streams, gaps
-
-
 def _header_fields(codec: str, serial: int, packets: list[tuple[bytes, int]]) -> list[Field]:
     container = f"Ogg {codec}"
     head = packets[0][0]
@@ -188,9 +190,9 @@ def _header_fields(codec: str, serial: int, packets: list[tuple[bytes, int]]) ->
     return fields
 
 
-def walk(buf: bytes, start: int = 0, stop: int | None = None) -> list[Field]:
+def walk(buf: bytes, link: Link) -> list[Field]:
     """Every logical stream of the first link of an Ogg chain, its comment header, and bytes outside pages."""
-    streams, gaps = _streams(buf, start, stop)
+    streams, gaps = link.streams, link.gaps
     fields: list[Field] = []
     for serial, pages in streams.items():
         packets = _packets(buf, pages)
@@ -236,9 +238,9 @@ def _header_pages(packets: list[bytes], serial: int) -> list[bytes]:
     return pages
 
 
-def rebuild(buf: bytes, start: int = 0, stop: int | None = None) -> Rebuilt:
+def rebuild(buf: bytes, link: Link) -> Rebuilt:
     """The one Vorbis/Opus stream with a neutral comment header and a deterministic serial."""
-    streams, _gaps = _streams(buf, start, stop)
+    streams, _gaps = link.streams, link.gaps
     audio = {}
     for serial, pages in streams.items():
         packets = _packets(buf, pages[:8])

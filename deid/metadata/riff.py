@@ -14,8 +14,8 @@ from __future__ import annotations
 import struct
 
 from deid.errors import AudioError
-from deid.metadata._common import (Chunk, Field, FieldReader, Rebuilt, Span, chunk_name, iff_chunks, iff_layout,
-                                   is_blank, malformed, preview, readable, spare_field)
+from deid.metadata._common import (Chunk, Field, FieldReader, IffLayout, Rebuilt, Span, chunk_name, iff_chunks,
+                                   iff_layout, is_blank, malformed, preview, readable, spare_field)
 from deid.metadata.id3 import id3v2_fields, id3v2_size
 
 KEEP = (b"fmt ", b"fact", b"data")
@@ -40,9 +40,9 @@ def _layout(buf: bytes, start: int = 0, stop: int | None = None) -> tuple[list[C
     return iff_layout(buf, start, stop, big_endian=False)
 
 
-def stream_end(buf: bytes, start: int, stop: int) -> int:
-    """Where the RIFF chunk that starts at `start` ends."""
-    return _layout(buf, start, stop)[2]
+def parse(buf: bytes, start: int, stop: int) -> IffLayout:
+    """The WAV file that starts at `start`; its ``end`` is where its RIFF chunk ends."""
+    return IffLayout(*_layout(buf, start, stop), b"WAVE")
 
 
 def _canonical_fmt(payload: bytes) -> tuple[bytes, bytes, int]:
@@ -177,18 +177,17 @@ def _first(chunks: list[Chunk], cid: bytes) -> Chunk | None:
     return next((c for c in chunks if c.cid == cid), None)
 
 
-def walk(buf: bytes, start: int = 0, stop: int | None = None) -> list[Field]:
-    """Every chunk of the WAV file in ``buf[start:stop]``, and any bytes outside the chunk structure."""
-    chunks, parsed, riff_end = _layout(buf, start, stop)
-    fields = [f for c in chunks for f in _chunk_fields(buf, c, chunks)]
-    if parsed < riff_end:
-        fields.append(Field("RIFF", "unparsed bytes", preview(buf, parsed, riff_end), True))
+def walk(buf: bytes, layout: IffLayout) -> list[Field]:
+    """Every chunk of a parsed WAV file, and any bytes outside the chunk structure."""
+    fields = [f for c in layout.chunks for f in _chunk_fields(buf, c, layout.chunks)]
+    if layout.parsed < layout.end:
+        fields.append(Field("RIFF", "unparsed bytes", preview(buf, layout.parsed, layout.end), True))
     return fields
 
 
-def rebuild(buf: bytes, start: int = 0, stop: int | None = None) -> Rebuilt:
+def rebuild(buf: bytes, layout: IffLayout) -> Rebuilt:
     """``RIFF`` + ``fmt `` + ``fact`` (if present) + ``data``; the samples copied byte for byte."""
-    chunks, _parsed, _riff_end = _layout(buf, start, stop)
+    chunks = layout.chunks
     by_id: dict[bytes, list[Chunk]] = {}
     for c in chunks:
         by_id.setdefault(c.cid, []).append(c)
