@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlparse
 from deid.batch.manifest import remove_leftovers, write_text_atomic
 from deid.batch.scan import Skipped, check_folders, scan
 from deid.batch.work import CURRENT, FAILED, OK, Config, Outcome, Task
+from deid.defaults import BLOCK_SECONDS
 from deid.errors import DeidError
 from deid.keys import Key
 from deid.pipeline import Pipeline
@@ -130,7 +131,7 @@ def run_batch(
     rename_map: str | Path | None = None,
     neutral_mtime: bool | None = None,
     audit: str | Path | None = None,
-    block_seconds: float | None = 30.0,
+    block_seconds: float | None = BLOCK_SECONDS,
     on_start: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Summary:
@@ -167,7 +168,7 @@ def run_batch(
         JSON-lines file (outside ``out_dir``) to append input hashes and drawn parameters to.
     block_seconds : float, optional
         Process files longer than this in blocks of about this length, in bounded memory
-        (:mod:`deid.blocks`); None processes every file whole.
+        (:mod:`deid.engine`); None processes every file whole.
     on_start, on_outcome : callable, optional
         Called with the number of audio files, then with each outcome as it comes.
     """

@@ -1,6 +1,6 @@
 """Inspect, strip and verify container metadata.
 
-Every file deid writes passes through `finalize_written`, which rebuilds it from the
+Every file deid writes passes through `clean_encoded`, which rebuilds it from the
 structures on the allow-list and then re-reads it with `verify_clean`. The walkers in this
 package parse each container by hand (RIFF, AIFF, FLAC, Ogg, MPEG/ID3/APE, MP4) and share
 no code with the libraries that write the files, so a tag a writer forgot cannot also be
@@ -21,6 +21,7 @@ MP4/M4A       ``ftyp``; ``moov`` with dates zeroed and sound tracks only; their 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import mmap
 import os
@@ -29,16 +30,16 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from deid.errors import AudioError, DeidError, MetadataError
-from deid.metadata._common import Field, Rebuilt, Span
+from deid.metadata._common import Field, Piece, Rebuilt, Span
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Field", "StripReport", "inspect_file", "strip_file", "verify_clean", "finalize_written",
-           "read_m4a", "sniff"]
+           "clean_encoded", "read_m4a", "sniff", "rebuilt_pieces", "declared_audio"]
 
 _NAMES = {"riff": "WAV", "aiff": "AIFF", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3", "mp4": "MP4"}
 _COPY_BLOCK = 1 << 20
@@ -102,6 +103,37 @@ def sniff(buf: bytes) -> str:
     if frame_length(bytes(buf[pos:pos + 4])):
         return "mp3"
     raise AudioError("unsupported container (WAV, AIFF, FLAC, Ogg Vorbis/Opus, MP3 and M4A are)")
+
+
+def rebuilt_pieces(buf: bytes) -> list[Piece]:
+    """`buf` as `strip_file` would rebuild it, as pieces: bytes, or `Span`s of `buf`.
+
+    A decoder refusing a file for its tags (ID3v2 before FLAC's marker, blocks its parser does not
+    accept) can read these pieces instead, in place, without a copy of the file anywhere.
+    """
+    kind = ""
+    try:
+        kind = sniff(buf)
+        return [p if isinstance(p, Span) else bytes(p) for p in _module(kind).rebuild(buf).pieces]
+    except (IndexError, ValueError, struct.error) as exc:
+        raise AudioError(f"corrupt {_NAMES.get(kind, 'file')}: {exc}") from None
+
+
+def declared_audio(buf: bytes) -> tuple[int, int] | None:
+    """For WAV and AIFF: the bytes of audio the header declares, and those the file holds.
+
+    None for other containers, and when the header leaves the length open (0 and 0xFFFFFFFF are
+    what streaming writers leave when they cannot seek back). Only chunk headers are read.
+    """
+    kind = sniff(buf)
+    if kind not in ("riff", "aiff"):
+        return None
+    chunks = _module(kind)._layout(buf)[0]
+    audio_id = b"SSND" if kind == "aiff" else b"data"
+    for chunk in chunks:
+        if chunk.cid == audio_id and chunk.declared not in (0, 0xFFFFFFFF):
+            return chunk.declared, chunk.size
+    return None
 
 
 def _module(name: str):  # noqa: ANN202 - one of the walker modules
@@ -170,18 +202,22 @@ def _release(buf: bytes, start: int, length: int) -> None:
         buf.madvise(mmap.MADV_DONTNEED, aligned, min(length + start - aligned, len(buf) - aligned))
 
 
-def _write(rebuilt: Rebuilt, buf: bytes, target: Path) -> Path:
-    """Write the pieces to a temporary file beside `target` and return its path."""
+def _write(rebuilt: Rebuilt, buf: bytes, target: Path, digest: Any = None) -> Path:
+    """Write the pieces to a temporary file beside `target` and return its path (and feed `digest`)."""
     handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    update = digest.update if digest is not None else (lambda data: None)
     try:
         with handle:
             for piece in rebuilt.pieces:
                 if isinstance(piece, Span):
                     for pos in range(piece.start, piece.stop, _COPY_BLOCK):
-                        handle.write(buf[pos:min(pos + _COPY_BLOCK, piece.stop)])
+                        chunk = buf[pos:min(pos + _COPY_BLOCK, piece.stop)]
+                        handle.write(chunk)
+                        update(chunk)
                         _release(buf, pos, _COPY_BLOCK)
                 else:
                     handle.write(piece)
+                    update(piece)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(handle.name, 0o666 & ~umask)
@@ -191,18 +227,13 @@ def _write(rebuilt: Rebuilt, buf: bytes, target: Path) -> Path:
     return Path(handle.name)
 
 
-def _clean_into(src: Path, dst: Path, *, written: bool = False) -> tuple[str, Rebuilt]:
-    """Rebuild `src` into a verified temporary file, then move it onto `dst`.
-
-    `written` marks a file deid encoded itself: there the MP3 bit reservoir, where LAME
-    leaves its version string, may be zeroed, since no input frames need preserving.
-    """
+def _clean_into(src: Path, dst: Path) -> tuple[str, Rebuilt]:
+    """Rebuild `src` into a verified temporary file, then move it onto `dst`."""
     kind = ""
     with _mapped(src) as buf:
         try:
             kind = sniff(buf)
-            module = _module(kind)
-            rebuilt = module.rebuild(buf, zero_reservoir=True) if written and kind == "mp3" else module.rebuild(buf)
+            rebuilt = _module(kind).rebuild(buf)
         except AudioError as exc:
             raise AudioError(exc.reason, src) from None
         except (IndexError, ValueError, struct.error) as exc:
@@ -253,22 +284,67 @@ def strip_file(src: str | Path, dst: str | Path) -> StripReport:
                        rebuilt.audio_bytes)
 
 
-def finalize_written(path: str | Path, fmt: str) -> None:
-    """Clean a file just written from samples (by libsndfile), in place, and verify it.
+def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, str]:
+    """Clean bytes just encoded from samples into a verified temporary file beside `target`.
 
     libsndfile leaves traces of its own: a ``PEAK`` chunk with the time of writing in float
     WAV/AIFF, the libFLAC vendor string in FLAC, ``ENCODER=libsndfile`` and the libvorbis /
     libopus vendor in Ogg (with a random serial number), and the LAME version in MP3's Info
-    frame and in the unused bytes of its bit reservoir. Rebuilding through the same path as `strip_file` removes all of them and makes
-    the output a function of the samples alone.
+    frame and in the unused bytes of its bit reservoir (which may be zeroed here, since no
+    input frames need preserving). Rebuilding through the walkers that `strip_file` uses removes
+    all of them and makes the output a function of the samples alone; the rebuilt file is then
+    walked again by `verify_clean`.
 
     Parameters
     ----------
-    path : str or Path
-        The freshly written file (a temporary file not yet renamed into place).
+    buf : bytes-like
+        The encoded file (a mapped anonymous temporary file).
     fmt : str
-        The soundfile format it was written as (``"WAV"``, ``"FLAC"``, ...); checked
-        against the file's magic bytes.
+        The soundfile format it was written as (``"WAV"``, ``"FLAC"``, ...); checked against
+        the magic bytes.
+    target : str or Path
+        Where the output will live; the temporary file is made beside it.
+
+    Returns
+    -------
+    tmp : Path
+        The cleaned, verified file, for the caller to rename onto `target`.
+    size : int
+    sha256 : str
+        Of the bytes written, hashed as they were written.
+
+    Raises
+    ------
+    MetadataError
+        If the format cannot be verified, or metadata survives the rebuild.
+    """
+    target = Path(target)
+    expected = {"WAV": "riff", "WAVEX": "riff", "AIFF": "aiff", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3",
+                "MP4": "mp4", "M4A": "mp4"}.get(fmt.upper())
+    if expected is None:
+        raise MetadataError(f"deid cannot verify the metadata of {fmt} files; write WAV, AIFF, FLAC, OGG or MP3",
+                            target)
+    kind = sniff(buf)
+    if kind != expected:
+        raise MetadataError(f"written as {fmt} but the file is {_NAMES[kind]}", target)
+    module = _module(kind)
+    rebuilt = module.rebuild(buf, zero_reservoir=True) if kind == "mp3" else module.rebuild(buf)
+    digest = hashlib.sha256()
+    try:
+        tmp = _write(rebuilt, buf, target, digest)
+        size = tmp.stat().st_size
+    except OSError as exc:
+        raise AudioError(f"cannot write: {exc.strerror or exc}", target) from None
+    try:
+        verify_clean(tmp)
+    except DeidError as exc:
+        os.unlink(tmp)
+        raise MetadataError(exc.reason, target) from None
+    return tmp, size, digest.hexdigest()
+
+
+def finalize_written(path: str | Path, fmt: str) -> None:
+    """Clean a file just written from samples (by libsndfile), in place, and verify it; see `clean_encoded`.
 
     Raises
     ------
@@ -276,16 +352,9 @@ def finalize_written(path: str | Path, fmt: str) -> None:
         If the format cannot be verified, or metadata survives the rebuild.
     """
     path = Path(path)
-    expected = {"WAV": "riff", "WAVEX": "riff", "AIFF": "aiff", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3",
-                "MP4": "mp4", "M4A": "mp4"}.get(fmt.upper())
-    if expected is None:
-        raise MetadataError(f"deid cannot verify the metadata of {fmt} files; write WAV, AIFF, FLAC, OGG or MP3",
-                            path)
     with _mapped(path) as buf:
-        kind = sniff(buf)
-    if kind != expected:
-        raise MetadataError(f"written as {fmt} but the file is {_NAMES[kind]}", path)
-    _clean_into(path, path, written=True)
+        tmp, _size, _sha = clean_encoded(buf, fmt, path)
+    os.replace(tmp, path)
 
 
 def read_m4a(path: str | Path) -> tuple[np.ndarray, int]:
