@@ -476,9 +476,10 @@ def run(
     memory = len(cuts) == 2
     job = _Run(units, stream, draws, cuts)
     segments = _segments(units, memory=memory)
-    source: Stream = stream
+    buffers: list[Any] = []
     try:
         for number, (start, stop) in enumerate(segments):
+            source = buffers[-1] if buffers else stream
             geometry = _Geometry(sr, n, cuts, sum(u.context for u in units[start:stop]))
             for u in range(start, stop):
                 if units[u].passes:
@@ -486,14 +487,13 @@ def run(
             if number == len(segments) - 1:
                 job.render(source, start, stop, geometry, _Edited(sink, edits))
                 break
-            buffer = (ArraySink if memory else _FileBuffer)(stream.channels, n, sr)
-            job.render(source, start, stop, geometry, buffer)
-            if source is not stream:
-                source.close()  # type: ignore[attr-defined]
-            source = buffer
+            buffers.append((ArraySink if memory else _FileBuffer)(stream.channels, n, sr))
+            job.render(source, start, stop, geometry, buffers[-1])
+            if len(buffers) > 1:
+                buffers.pop(0).close()
     finally:
-        if source is not stream:
-            source.close()  # type: ignore[attr-defined]
+        for buffer in buffers:
+            buffer.close()
     if units and isinstance(units[-1], _Ceiling):
         return ceiling_gain(job.stats[len(units) - 1][0][0])
     return 1.0
