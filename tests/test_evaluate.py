@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CORPUS, needs_corpus
 
 from deid.errors import DeidError
 
@@ -22,11 +21,6 @@ pytestmark = pytest.mark.skipif(
     bool(_missing), reason=f"evaluation extra not installed (missing {', '.join(_missing)}): pip install 'deid-audio[eval]'"
 )
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("DEID_CORPUS", REPO.parent / "shared" / "corpus"))
-needs_corpus = pytest.mark.skipif(
-    not (CORPUS / "clips.tsv").is_file(), reason=f"speech corpus not found at {CORPUS} (set DEID_CORPUS)"
-)
 N_SPEAKERS = 12
 
 
