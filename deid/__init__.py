@@ -34,6 +34,9 @@ _LAZY = {
     "Result": "deid.pipeline",
     "list_presets": "deid.presets",
     "load_preset": "deid.presets",
+    "transcribe": "deid.redact",
+    "find_pii": "deid.redact",
+    "redact": "deid.redact",
 }
 
 __all__ = [
@@ -48,8 +51,11 @@ __all__ = [
     "__version__",
     "anonymize",
     "anonymize_file",
+    "find_pii",
     "list_presets",
     "load_preset",
+    "redact",
+    "transcribe",
 ]
 
 

@@ -1,0 +1,76 @@
+"""Runs of digits: any number of at least N digits, said or written, unless it is clearly a quantity.
+
+Identifiers are read out digit by digit or in groups ("five five five, oh one two three"); what is
+exempt is what people say as an amount: a number followed by a unit ("three hundred grams",
+"twenty five minutes"), a price ("$500"), a time of day ("seven thirty", "at seven oh five") and
+a year said as one ("in nineteen ninety eight"). Dates of birth are the date detector's.
+"""
+
+from __future__ import annotations
+
+from deid.redact import vocab
+from deid.redact.detectors.base import Finding
+from deid.redact.normalise import Normalised, Token
+
+
+def find_digit_runs(norm: Normalised, *, min_digits: int = 3) -> list[Finding]:
+    """Numbers of at least `min_digits` digits that are not quantities, times of day or years."""
+    out = []
+    toks = norm.tokens
+    for i, t in enumerate(toks):
+        if t.kind != "number" or sum(c.isdigit() for c in t.text) < min_digits:
+            continue
+        if is_quantity(toks, i) or is_time_of_day(toks, i) or is_year(toks, i):
+            continue
+        out.append(Finding(t.first, t.last, "number", "digits"))
+    return out
+
+
+def _next_word(toks: list[Token], i: int) -> Token | None:
+    j = i + 1
+    while j < len(toks) and (toks[j].text in vocab.FILLERS or toks[j].kind == "comma"):
+        j += 1
+    return toks[j] if j < len(toks) else None
+
+
+def _prev_word(toks: list[Token], i: int) -> Token | None:
+    j = i - 1
+    while j >= 0 and toks[j].text in vocab.FILLERS:
+        j -= 1
+    return toks[j] if j >= 0 else None
+
+
+def is_quantity(toks: list[Token], i: int) -> bool:
+    """A number followed by a unit ("and a half" between allowed), or after a currency sign."""
+    prev = _prev_word(toks, i)
+    if prev is not None and prev.text in vocab.CURRENCY_SIGNS:
+        return True
+    j = i + 1
+    if [t.text for t in toks[j : j + 3]] == ["and", "a", "half"]:
+        j += 3
+    nxt = toks[j] if j < len(toks) else None
+    return nxt is not None and (nxt.text in vocab.UNITS_OF_MEASURE or nxt.text == "%")
+
+
+def is_time_of_day(toks: list[Token], i: int) -> bool:
+    """ "seven thirty", "eleven fifteen pm", "at seven oh five": an hour then minutes, said as a time."""
+    g = toks[i].groups
+    if not g or int(g[0].digits) not in range(1, 13) or g[0].how not in ("digit", "cardinal"):
+        return False
+    prev, nxt = _prev_word(toks, i), _next_word(toks, i)
+    cued = (prev is not None and prev.text in vocab.TIME_CUES) or (nxt is not None and nxt.text in vocab.AFTER_TIME)
+    if len(g) == 2 and g[1].how == "cardinal" and 10 <= int(g[1].digits) <= 59:
+        return True
+    return cued and len(g) == 3 and g[1].digits == "0" and g[2].how == "digit"
+
+
+def is_year(toks: list[Token], i: int) -> bool:
+    """A year said as one ("nineteen eighty four", "two thousand nineteen"), or written after "in"."""
+    t = toks[i]
+    if len(t.text) != 4 or not 1900 <= int(t.text) <= 2099:
+        return False
+    hows = [g.how for g in t.groups]
+    if hows in (["cardinal", "cardinal"], ["cardinal"]):
+        return True
+    prev = _prev_word(toks, i)
+    return hows == ["written"] and prev is not None and prev.text in vocab.YEAR_CUES

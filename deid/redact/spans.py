@@ -1,0 +1,113 @@
+"""From findings on words to spans in time: placed, padded and merged, or the file fails."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deid.errors import DeidError
+from deid.redact.detectors.base import ENTITIES, Finding
+from deid.redact.words import Word
+
+
+class PlacementError(DeidError):
+    """A finding that cannot be placed in time: the file must not pass unredacted."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of audio to replace, in seconds.
+
+    Attributes
+    ----------
+    start, end : float
+    entities : tuple of str
+        The entity types found inside, most specific first (`ENTITIES` order).
+    detectors : tuple of str
+        The rules that found them, in the same order.
+    """
+
+    start: float
+    end: float
+    entities: tuple[str, ...]
+    detectors: tuple[str, ...]
+
+    @property
+    def entity(self) -> str:
+        return self.entities[0]
+
+    @property
+    def detector(self) -> str:
+        return self.detectors[0]
+
+
+def word_times(words: Sequence[Word], first: int, last: int, *, duration: float | None = None) -> tuple[float, float]:
+    """Start and end of words `first`..`last`; untimed words are bounded by their timed neighbours.
+
+    Raises
+    ------
+    PlacementError
+        When there is no timed word (or file edge) on a side to bound them by.
+    """
+    start = next((w.start for w in words[first : last + 1] if w.timed), None)
+    end = next((w.end for w in reversed(words[first : last + 1]) if w.timed), None)
+    if not (words[first].timed and words[last].timed):
+        before = next((w.end for w in reversed(words[:first]) if w.timed), 0.0)
+        after = next((w.start for w in words[last + 1 :] if w.timed), duration)
+        if after is None:
+            raise PlacementError(
+                f"a finding on words {first + 1}-{last + 1} has no time and no timed word after it to bound it"
+            )
+        start = before if not words[first].timed else start
+        end = after if not words[last].timed else end
+    return start, end
+
+
+def place(
+    findings: Sequence[Finding],
+    words: Sequence[Word],
+    *,
+    padding: float = 0.25,
+    merge_gap: float = 0.3,
+    duration: float | None = None,
+) -> list[Span]:
+    """Spans covering every finding, each padded by `padding` on both sides (within the file),
+    and merged where they come closer than `merge_gap` (or overlap).
+
+    Parameters
+    ----------
+    findings : sequence of Finding
+    words : sequence of Word
+        The words the findings index.
+    padding, merge_gap : float
+        Seconds.
+    duration : float, optional
+        Length of the audio: spans are clipped to it.
+    """
+    rank = {e: k for k, e in enumerate(ENTITIES)}
+    raw = []
+    for f in findings:
+        start, end = word_times(words, f.first, f.last, duration=duration)
+        start, end = max(0.0, start - padding), end + padding
+        if duration is not None:
+            end = min(end, duration)
+        raw.append((start, end, f))
+    raw.sort(key=lambda r: (r[0], r[1]))
+    spans: list[Span] = []
+    group: list[tuple[float, float, Finding]] = []
+
+    def flush() -> None:
+        if not group:
+            return
+        found = sorted({(rank[f.entity], f.entity, f.detector) for _, _, f in group})
+        spans.append(
+            Span(group[0][0], max(g[1] for g in group), tuple(e for _, e, _ in found), tuple(d for _, _, d in found))
+        )
+
+    for item in raw:
+        if group and item[0] - max(g[1] for g in group) >= merge_gap:
+            flush()
+            group = []
+        group.append(item)
+    flush()
+    return spans
