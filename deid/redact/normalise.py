@@ -37,6 +37,9 @@ _RAW = re.compile(
     """,
     re.X,
 )
+_DECIMAL_TAIL = re.compile(r"^\.\d+")
+# A full stop inside a number read out in groups stands for a pause no longer than this (s).
+NUMBER_PAUSE = 1.0
 # What may follow a dash or comma inside one spoken number ("647-221-0488", "five five five, oh one").
 _CONTINUES = {"unit", "teen", "tens", "written", "repeat", "weak", "ordinal", "ordinal-written"}
 
@@ -137,7 +140,7 @@ def normalise(words: Sequence[Word]) -> Normalised:
     Normalised
     """
     raw = _tokenise(words)
-    tokens = _join_emails(_join_letters(_join_numbers(raw)))
+    tokens = _join_emails(_join_letters(_join_numbers(raw, words)))
     return Normalised(list(words), raw, tokens)
 
 
@@ -146,7 +149,13 @@ def _tokenise(words: Sequence[Word]) -> list[Token]:
     for i, word in enumerate(words):
         text = word.text.strip()
         cap = next((c.isupper() for c in text if c.isalpha()), False)
-        for m in _RAW.finditer(text.lower()):
+        lower = text.lower()
+        if _DECIMAL_TAIL.match(lower) and out and out[-1].kind == "digits" and out[-1].last == i - 1 and words[i - 1].text.rstrip()[-1:].isdigit():
+            # Whisper splits "7.30" and "10.50" into the words "7" and ".30": one decimal, not a full stop.
+            tail = _DECIMAL_TAIL.match(lower).group(0)
+            out[-1] = Token(out[-1].text + tail, "decimal", out[-1].first, i, out[-1].cap)
+            lower = lower[len(tail) :]
+        for m in _RAW.finditer(lower):
             kind, piece = m.lastgroup, m.group(0)
             if kind == "url" and "@" in piece:
                 kind = "email"
@@ -156,8 +165,8 @@ def _tokenise(words: Sequence[Word]) -> list[Token]:
 
 def _number_element(t: Token) -> str | None:
     """What a token is inside a spoken number, or None if it cannot be part of one."""
-    if t.kind == "digits":
-        return "written"
+    if t.kind in ("digits", "decimal"):
+        return "written"  # Whisper writes "5.5" and "10.50" for digits said with a pause
     if t.kind == "ordinal":
         return "ordinal-written"
     if t.kind != "word" and t.kind != "alpha":
@@ -180,7 +189,7 @@ def _number_element(t: Token) -> str | None:
     return None
 
 
-def _join_numbers(raw: list[Token]) -> list[Token]:
+def _join_numbers(raw: list[Token], words: Sequence[Word]) -> list[Token]:
     """Join runs of number words and digit strings into one number token each."""
     kinds = [_number_element(t) for t in raw]
     n = len(raw)
@@ -202,13 +211,19 @@ def _join_numbers(raw: list[Token]) -> list[Token]:
             after += 1
         return strong(before) or strong(after) or (0 <= before and kinds[before] == "repeat")
 
+    def repeated(j: int) -> int | None:
+        """The digit that "double"/"triple" at `j` repeats ("double oh", "-double -oh"), or None."""
+        k = j + 1 + (j + 1 < n and raw[j + 1].text == "-")
+        ok = k < n and (kinds[k] in ("unit", "weak") or (kinds[k] == "written" and len(raw[k].text) == 1))
+        return k if ok else None
+
     out: list[Token] = []
     i = 0
     while i < n:
         kind = kinds[i]
         starts = kind in ("unit", "teen", "tens", "scale", "ordinal", "written", "ordinal-written") or (
             kind == "weak" and weak_zero_ok(i)
-        ) or (kind == "repeat" and i + 1 < n and kinds[i + 1] in ("unit", "weak", "written") and len(raw[i + 1].text) <= 2)
+        ) or (kind == "repeat" and repeated(i) is not None)
         if not starts:
             out.append(Token(raw[i].text, "word" if raw[i].kind == "alpha" else raw[i].kind, raw[i].first, raw[i].last, raw[i].cap))
             i += 1
@@ -217,7 +232,7 @@ def _join_numbers(raw: list[Token]) -> list[Token]:
         members = []
         while j < n:
             k = kinds[j]
-            if k is None and raw[j].text in ("-", ",") and members and j + 1 < n and kinds[j + 1] in _CONTINUES:
+            if k is None and _separates(raw, j, words) and members and j + 1 < n and kinds[j + 1] in _CONTINUES:
                 members.append(j)
                 j += 1
                 continue
@@ -229,9 +244,9 @@ def _join_numbers(raw: list[Token]) -> list[Token]:
                 members.append(j)
                 j += 1
                 continue
-            if k == "repeat" and j + 1 < n and kinds[j + 1] in ("unit", "weak", "written"):
-                members.append(j)
-                j += 1
+            if k == "repeat" and repeated(j) is not None:
+                members += list(range(j, repeated(j) + 1))
+                j = repeated(j) + 1
                 continue
             if k in ("ordinal", "ordinal-written"):
                 members.append(j)
@@ -241,9 +256,23 @@ def _join_numbers(raw: list[Token]) -> list[Token]:
         groups, ordinal = _groups([raw[m] for m in members], [kinds[m] for m in members])
         digits = "".join(g.digits for g in groups)
         first, last = raw[members[0]], raw[members[-1]]
+        if len(digits) >= 7 and out and out[-1].text in ("plus", "+"):  # "plus four four ...": international
+            first = out.pop()
+            digits = "+" + digits
         out.append(Token(digits, "ordinal" if ordinal else "number", first.first, last.last, first.cap, tuple(groups)))
         i = j
     return out
+
+
+def _separates(raw: list[Token], j: int, words: Sequence[Word]) -> bool:
+    """A dash or comma between two groups of one number; or a full stop, which Whisper writes for
+    a pause inside a number read out in groups ("647221. 0488"), when the pause is short."""
+    if raw[j].text in ("-", ","):
+        return True
+    if raw[j].text != "." or j + 1 >= len(raw):
+        return False
+    before, after = words[raw[j].last], words[raw[j + 1].first]
+    return before.timed and after.timed and after.start - before.end <= NUMBER_PAUSE
 
 
 def _groups(tokens: list[Token], kinds: list[str]) -> tuple[list[Group], bool]:
@@ -276,13 +305,17 @@ def _groups(tokens: list[Token], kinds: list[str]) -> tuple[list[Group], bool]:
             ordinal = kind == "ordinal-written"
         elif kind == "repeat":
             close()
+            k += tokens[k + 1].text == "-"
             nxt = tokens[k + 1]
             d = nxt.text if kinds[k + 1] == "written" else str(vocab.UNITS[nxt.text])
             groups.append(Group(d * vocab.REPEATS[w], "repeat"))
             k += 1
         elif kind in ("unit", "weak"):
             d = vocab.UNITS[w]
-            if last in ("tens", "scale", "and", "dash-tens") and d > 0 and current % 10 == 0:
+            # "three hundred five" is 305, but in "one eight hundred five five five" the digits go on
+            # one by one after the hundred: 1-800-555.
+            digits_follow = k + 1 < len(kinds) and kinds[k + 1] in ("unit", "weak")
+            if last in ("tens", "scale", "and") and d > 0 and current % 10 == 0 and not (last == "scale" and digits_follow):
                 current += d
                 single = False
                 last = "unit-done"

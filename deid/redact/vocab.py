@@ -49,7 +49,7 @@ UNITS_OF_MEASURE = {
 CURRENCY_SIGNS = {"$", "£", "€", "¥"}
 # Before a time of day: "at seven thirty", "by half past".
 TIME_CUES = {"at", "by", "until", "till", "til", "from", "before", "after", "around", "about", "past", "to"}
-AFTER_TIME = {"am", "pm", "a.m.", "p.m.", "o'clock", "oclock", "tonight", "tomorrow", "today", "sharp"}
+AFTER_TIME = {"am", "pm", "a.m.", "p.m.", "o'clock", "oclock", "tonight", "tomorrow", "today", "sharp", "morning", "evening", "afternoon"}
 YEAR_CUES = {"in", "since", "year", "of", "from", "until", "by", "before", "after", "around", "circa", "back"}
 
 STREET_SUFFIXES = {
@@ -144,6 +144,13 @@ COMMON_WORDS = {
     "music", "song", "weather", "news", "lights", "light", "temperature", "volume", "minutes", "hours",
     "seconds", "percent", "degrees", "grams", "cups", "people", "everything", "nothing", "something",
     "anything", "definitely", "absolutely", "exactly", "correct", "perfect", "wonderful", "lovely", "excellent",
+}
+
+# Words an ASR writes for a digit it misheard ("oh four" -> "now for"): between two parts of one
+# number read out, they are part of it.
+DIGIT_SOUNDALIKES = {
+    "for", "fore", "to", "too", "won", "ate", "owe", "now", "no", "so", "know", "tree", "free", "sex", "sick",
+    "nein", "fine", "hive", "tin", "then", "hero", "uh", "um", "a", "and", "i", "eye",
 }
 
 # Wake words and assistant names: products, not people, though "Alexa" is also a first name.

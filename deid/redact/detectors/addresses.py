@@ -85,7 +85,12 @@ def _postcode_at(toks: list[Token], i: int) -> int | None:
     compact = ""
     for j in range(i, min(len(toks), i + 7)):
         t = toks[j]
-        if not (t.kind in ("word", "letters", "number") and t.text.isalnum() and len(t.text) <= 3):
+        # Postcode pieces: spelled letters, short words that are not everyday ones, 1-2 digits.
+        piece = (t.kind == "number" and len(t.text) <= 2) or (
+            t.kind in ("word", "letters") and t.text.isalnum() and len(t.text) <= 3
+            and (len(t.text) == 1 or t.kind == "letters" or t.text not in vocab.COMMON_WORDS | vocab.NAME_STOPS | vocab.UNITS_OF_MEASURE)
+        )
+        if not piece:
             return None
         compact += t.text
         if len(compact) > 7:

@@ -54,18 +54,20 @@ def _month_phrase(toks: list[Token], i: int) -> int | None:
         return end
     if j < len(toks) and toks[j].kind == "number" and len(toks[j].text) == 4 and toks[i].text not in vocab.AMBIGUOUS_MONTHS:
         return j
-    if _day_before(toks, i) != i:
-        k = i + 1 + (i + 1 < len(toks) and toks[i + 1].kind == "comma")
-        return k if k < len(toks) and _is_year(toks[k]) else i
+    k = i + 1 + (i + 1 < len(toks) and toks[i + 1].kind == "comma")
+    year_after = k < len(toks) and _is_year(toks[k])
+    if _day_before(toks, i, year_after=year_after) != i:
+        return k if year_after else i
     return None
 
 
-def _day_before(toks: list[Token], i: int) -> int:
-    """Index of the day in "14th of March" / "the fourteenth March", or `i` when there is none."""
+def _day_before(toks: list[Token], i: int, *, year_after: bool = True) -> int:
+    """Index of the day in "14th of March", "the fourteenth March", "14 May 2021", or `i` when
+    there is none (a plain number before a month needs a year after it: "give me 2 May" is not)."""
     j = i - 1
     if j >= 0 and toks[j].text == "of":
         j -= 1
-    if j >= 0 and _is_day(toks[j]) and (toks[j].kind == "ordinal" or j < i - 1):
+    if j >= 0 and _is_day(toks[j]) and (toks[j].kind == "ordinal" or j < i - 1 or year_after):
         return j
     return i
 

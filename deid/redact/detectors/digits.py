@@ -12,6 +12,10 @@ from deid.redact import vocab
 from deid.redact.detectors.base import Finding
 from deid.redact.normalise import Normalised, Token
 
+# Numbers said within this many seconds of a run, with at most two misheard words between,
+# belong to it.
+CONTINUE_PAUSE = 1.0
+
 
 def find_digit_runs(norm: Normalised, *, min_digits: int = 3) -> list[Finding]:
     """Numbers of at least `min_digits` digits that are not quantities, times of day or years."""
@@ -20,10 +24,34 @@ def find_digit_runs(norm: Normalised, *, min_digits: int = 3) -> list[Finding]:
     for i, t in enumerate(toks):
         if t.kind != "number" or sum(c.isdigit() for c in t.text) < min_digits:
             continue
-        if is_quantity(toks, i) or is_time_of_day(toks, i) or is_year(toks, i):
+        if is_quantity(toks, i) or is_round(t) or is_time_of_day(toks, i) or is_year(toks, i):
             continue
-        out.append(Finding(t.first, t.last, "number", "digits"))
+        first, last = _continued(norm, i, -1), _continued(norm, i, +1)
+        out.append(Finding(toks[first].first, toks[last].last, "number", "digits"))
     return out
+
+
+def _continued(norm: Normalised, i: int, step: int) -> int:
+    """Extend a run over the numbers said right before or after it (short pauses, at most two
+    misheard digits between: "647221. Now for 88"): the index of the farthest one."""
+    toks, words = norm.tokens, norm.words
+    end = i
+    j = i + step
+    between = 0
+    while 0 <= j < len(toks) and between <= 2:
+        t = toks[j]
+        if t.is_number:
+            a, b = (toks[end], t) if step > 0 else (t, toks[end])
+            gap_from, gap_to = words[a.last], words[b.first]
+            if not (gap_from.timed and gap_to.timed) or gap_to.start - gap_from.end > CONTINUE_PAUSE:
+                break
+            end, between = j, 0
+        elif t.kind in ("stop", "comma") or t.text in vocab.DIGIT_SOUNDALIKES:
+            between += t.kind not in ("stop", "comma")
+        else:
+            break
+        j += step
+    return end
 
 
 def _next_word(toks: list[Token], i: int) -> Token | None:
@@ -52,13 +80,22 @@ def is_quantity(toks: list[Token], i: int) -> bool:
     return nxt is not None and (nxt.text in vocab.UNITS_OF_MEASURE or nxt.text == "%")
 
 
+def is_round(t: Token) -> bool:
+    """ "three hundred", "2000", "fifteen hundred": an amount said as one round number."""
+    return len(t.groups) == 1 and t.groups[0].how != "digit" and len(t.text) <= 4 and t.text.endswith("00")
+
+
 def is_time_of_day(toks: list[Token], i: int) -> bool:
-    """ "seven thirty", "eleven fifteen pm", "at seven oh five": an hour then minutes, said as a time."""
+    """ "seven thirty", "eleven fifteen pm", "at seven oh five", "at 730 tomorrow": an hour then
+    minutes, said as a time (Whisper writes "seven thirty" as "730")."""
     g = toks[i].groups
-    if not g or int(g[0].digits) not in range(1, 13) or g[0].how not in ("digit", "cardinal"):
-        return False
     prev, nxt = _prev_word(toks, i), _next_word(toks, i)
     cued = (prev is not None and prev.text in vocab.TIME_CUES) or (nxt is not None and nxt.text in vocab.AFTER_TIME)
+    text = toks[i].text
+    if [x.how for x in g] == ["written"] and len(text) in (3, 4) and cued:
+        return 1 <= int(text[:-2]) <= 12 and int(text[-2:]) <= 59
+    if not g or int(g[0].digits) not in range(1, 13) or g[0].how not in ("digit", "cardinal"):
+        return False
     if len(g) == 2 and g[1].how == "cardinal" and 10 <= int(g[1].digits) <= 59:
         return True
     return cued and len(g) == 3 and g[1].digits == "0" and g[2].how == "digit"

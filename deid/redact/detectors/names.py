@@ -86,6 +86,7 @@ class _Finder:
                     self._add(j + 1, i - 1, "names:cue")
             elif (
                 self.cased
+                and not _title_case(toks, i)
                 and t.cap
                 and t.text in self.first
                 and self._looks_like_name(t)
@@ -182,6 +183,18 @@ def _cue_at(toks: list[Token], i: int, cues: tuple[tuple[str, ...], ...]) -> int
         if n > best and i + n <= len(toks) and all(toks[i + k].text == cue[k] for k in range(n)):
             best = n
     return best
+
+
+def _title_case(toks: list[Token], i: int) -> bool:
+    """Most words of the sentence around `i` are capitalised: capitals say nothing about names there."""
+    a = i
+    while a > 0 and toks[a - 1].kind != "stop":
+        a -= 1
+    b = i
+    while b + 1 < len(toks) and toks[b + 1].kind != "stop":
+        b += 1
+    alpha = [t for t in toks[a : b + 1] if t.kind == "alpha"]
+    return len(alpha) >= 3 and sum(t.cap for t in alpha) > len(alpha) / 2
 
 
 def _sentence_start(toks: list[Token], i: int) -> bool:
