@@ -152,7 +152,8 @@ def personal_sentences(rng: np.random.Generator) -> list[Sentence]:
     street = pick(STREETS)
     zip_code = _digits(rng, 5)
     day, month, year = int(rng.integers(1, 29)), pick(MONTHS), int(rng.integers(1950, 2005))
-    local = last_r.lower()
+    first_e, last_e = pick(COMMON + RARE)
+    local = last_e.lower()
     return [
         Sentence(f"Hi, this is {first_c} {last_c} calling about my account.", (Item("name", (first_c.lower(), last_c.lower())),)),
         Sentence(f"My name is {first_r} {last_r}.", (Item("name", (first_r.lower(), last_r.lower())),)),
@@ -162,7 +163,7 @@ def personal_sentences(rng: np.random.Generator) -> list[Sentence]:
         Sentence(f"Call me back on {spoken_digits(double, (4, 4), double=True)}.", (Item("phone", (double,)),)),
         Sentence(f"The card number is {spoken_digits(card, (4, 4, 4, 4))}.", (Item("id", (card,)),)),
         Sentence(f"My account number is {spoken_digits(account, (4, 4))}.", (Item("number", (account,)),)),
-        Sentence(f"My email is {first_r[0].lower()} dot {local} at gmail dot com.", (Item("email", (local,)),)),
+        Sentence(f"My email is {first_e[0].lower()} dot {local} at gmail dot com.", (Item("email", (local,)),)),
         Sentence(f"I live at {number_words(house)} {street}.", (Item("address", (str(house), street.split()[0].lower())),)),
         Sentence(f"Send it to {number_words(house3)} {street}.", (Item("address", (str(house3), street.split()[0].lower())),)),
         Sentence(f"My zip code is {spoken_digits(zip_code, (5,))}.", (Item("address", (zip_code,)),)),

@@ -10,7 +10,7 @@ those stretches of audio.
 |---|---|
 | a timed word, checks on word times | `words.py` |
 | reading and writing transcripts | `transcripts/` (one module per format) |
-| the built-in ASR | `transcribe.py` (model loading shared with `deid evaluate`: `deid/asr.py`) |
+| the built-in ASR | `transcriber.py` (model loading shared with `deid evaluate`: `deid/asr.py`) |
 | spoken forms to digits, letters, e-mails, with the map back to words | `normalise.py` |
 | runs of digits | `detectors/digits.py` |
 | phone numbers | `detectors/phones.py` |
@@ -41,7 +41,7 @@ from deid.redact.plan import FilePlan, plan_file, sidecar_for
 from deid.redact.replace import SpanEdit, redact
 from deid.redact.report import append_report, report_lines
 from deid.redact.spans import PlacementError, Span, place
-from deid.redact.transcribe import Transcriber, transcribe
+from deid.redact.transcriber import Transcriber, transcribe
 from deid.redact.transcripts import Transcript, TranscriptError, read_transcript, write_transcript
 from deid.redact.words import Word
 

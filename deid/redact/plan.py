@@ -21,7 +21,7 @@ from deid.redact.options import RedactOptions
 from deid.redact.replace import SpanEdit
 from deid.redact.report import report_lines
 from deid.redact.spans import Span, place
-from deid.redact.transcribe import Transcriber, _shared
+from deid.redact.transcriber import Transcriber, _shared
 from deid.redact.transcripts import Transcript, read_transcript
 from deid.redact.words import Word, check_words
 

@@ -10,6 +10,12 @@ from deid.redact.detectors.base import ENTITIES, Finding
 from deid.redact.words import Word
 
 
+# How far a finding reaches into the unheard audio around it (seconds), and a number from its
+# start per digit (slow speech takes about 0.45 s a digit).
+REACH = 1.0
+DIGIT_SECONDS = 0.45
+
+
 class PlacementError(DeidError):
     """A finding that cannot be placed in time: the file must not pass unredacted."""
 
@@ -63,6 +69,37 @@ def word_times(words: Sequence[Word], first: int, last: int, *, duration: float 
     return start, end
 
 
+def _reach(words: Sequence[Word], f: Finding, start: float, end: float, duration: float | None) -> tuple[float, float]:
+    """Extend a finding over the unheard audio around it, up to its neighbouring words.
+
+    Recognisers time badly the words they heard badly: Whisper gives "4946. 92813726" one second
+    when the card number took six to say, and what it did not hear of a number sits in the gap
+    after it. So a finding reaches into the gaps before and after it, up to `REACH` seconds, and
+    a number up to `DIGIT_SECONDS` per digit from its start. Gaps are pauses or unheard speech:
+    redacting a pause costs nothing.
+    """
+    before = next((w.end for w in reversed(words[: f.first]) if w.timed), 0.0)
+    after = next((w.start for w in words[f.last + 1 :] if w.timed), duration if duration is not None else end)
+    digits = sum(_digits_said(w.text) for w in words[f.first : f.last + 1])
+    reach_end = max(end + REACH, start + DIGIT_SECONDS * digits)
+    new_end = max(end, min(after, reach_end))
+    new_start = min(start, max(before, start - REACH))
+    return new_start, new_end
+
+
+def _digits_said(text: str) -> int:
+    """How many digits a word says: "0488." four, "five" one, "double" one more, "twenty" two."""
+    from deid.redact import vocab
+
+    written = sum(c.isdigit() for c in text)
+    if written:
+        return written
+    word = text.strip(".,;:!?-").lower()
+    if word in vocab.UNITS or word in vocab.REPEATS:
+        return 1
+    return 2 if word in vocab.TEENS or word in vocab.TENS else 0
+
+
 def place(
     findings: Sequence[Finding],
     words: Sequence[Word],
@@ -87,7 +124,7 @@ def place(
     rank = {e: k for k, e in enumerate(ENTITIES)}
     raw = []
     for f in findings:
-        start, end = word_times(words, f.first, f.last, duration=duration)
+        start, end = _reach(words, f, *word_times(words, f.first, f.last, duration=duration), duration)
         start, end = max(0.0, start - padding), end + padding
         if duration is not None:
             end = min(end, duration)

@@ -48,7 +48,13 @@ UNITS_OF_MEASURE = {
 }
 CURRENCY_SIGNS = {"$", "£", "€", "¥"}
 # Before a time of day: "at seven thirty", "by half past".
-TIME_CUES = {"at", "by", "until", "till", "til", "from", "before", "after", "around", "about", "past", "to"}
+TIME_CUES = {"at", "by", "until", "till", "til", "from", "before", "after", "around", "about"}
+# Before a time cue: what things happen at ("starts at", "wake me up at", "set an alarm for").
+TIMED_EVENTS = {
+    "start", "starts", "started", "begin", "begins", "leave", "leaves", "left", "arrive", "arrives", "land",
+    "lands", "depart", "departs", "open", "opens", "close", "closes", "end", "ends", "finish", "finishes",
+    "up", "meet", "meeting", "alarm", "call", "back", "home", "dinner", "lunch", "breakfast", "bed", "there",
+}
 AFTER_TIME = {"am", "pm", "a.m.", "p.m.", "o'clock", "oclock", "tonight", "tomorrow", "today", "sharp", "morning", "evening", "afternoon"}
 YEAR_CUES = {"in", "since", "year", "of", "from", "until", "by", "before", "after", "around", "circa", "back"}
 

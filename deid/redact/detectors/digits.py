@@ -12,9 +12,12 @@ from deid.redact import vocab
 from deid.redact.detectors.base import Finding
 from deid.redact.normalise import Normalised, Token
 
-# Numbers said within this many seconds of a run, with at most two misheard words between,
-# belong to it.
-CONTINUE_PAUSE = 1.0
+# Numbers said within this many seconds of a run (a pause while reading a number out), with at
+# most two misheard words between, belong to it.
+CONTINUE_PAUSE = 2.0
+# ... and numbers with nothing heard between them, within this many seconds (Whisper heard
+# "4946. 92813726" with four seconds of a card number said between them).
+UNHEARD_PAUSE = 10.0
 
 
 def find_digit_runs(norm: Normalised, *, min_digits: int = 3) -> list[Finding]:
@@ -43,7 +46,9 @@ def _continued(norm: Normalised, i: int, step: int) -> int:
         if t.is_number:
             a, b = (toks[end], t) if step > 0 else (t, toks[end])
             gap_from, gap_to = words[a.last], words[b.first]
-            if not (gap_from.timed and gap_to.timed) or gap_to.start - gap_from.end > CONTINUE_PAUSE:
+            # Nothing heard between two numbers: the gap is more of the number, unheard.
+            limit = UNHEARD_PAUSE if between == 0 else CONTINUE_PAUSE
+            if not (gap_from.timed and gap_to.timed) or gap_to.start - gap_from.end > limit:
                 break
             end, between = j, 0
         elif t.kind in ("stop", "comma") or t.text in vocab.DIGIT_SOUNDALIKES:
@@ -90,10 +95,18 @@ def is_time_of_day(toks: list[Token], i: int) -> bool:
     minutes, said as a time (Whisper writes "seven thirty" as "730")."""
     g = toks[i].groups
     prev, nxt = _prev_word(toks, i), _next_word(toks, i)
-    cued = (prev is not None and prev.text in vocab.TIME_CUES) or (nxt is not None and nxt.text in vocab.AFTER_TIME)
+    time_after = nxt is not None and nxt.text in vocab.AFTER_TIME
+    cued = (prev is not None and prev.text in vocab.TIME_CUES) or time_after
     text = toks[i].text
-    if [x.how for x in g] == ["written"] and len(text) in (3, 4) and cued:
-        return 1 <= int(text[:-2]) <= 12 and int(text[-2:]) <= 59
+    if [x.how for x in g] == ["written"] and len(text) in (3, 4):
+        # "at 535" may be a house number: a written time needs a time word after it, or an event
+        # before its cue ("starts at 1050", "wake me up at 730").
+        k = i - 1
+        while k >= 0 and toks[k].text in vocab.FILLERS:
+            k -= 1
+        before_cue = _prev_word(toks, k) if k >= 0 else None
+        event = cued and before_cue is not None and before_cue.text in vocab.TIMED_EVENTS
+        return (time_after or event) and 1 <= int(text[:-2]) <= 12 and int(text[-2:]) <= 59
     if not g or int(g[0].digits) not in range(1, 13) or g[0].how not in ("digit", "cardinal"):
         return False
     if len(g) == 2 and g[1].how == "cardinal" and 10 <= int(g[1].digits) <= 59:

@@ -175,14 +175,21 @@ def _letters_at(toks: list[Token], i: int) -> int:
     return k - i if letters >= 3 else 0
 
 
+@functools.cache
+def _cues_by_first_word(cues: tuple[tuple[str, ...], ...]) -> dict[str, list[tuple[str, ...]]]:
+    index: dict[str, list[tuple[str, ...]]] = {}
+    for cue in sorted(cues, key=len, reverse=True):
+        index.setdefault(cue[0], []).append(cue)
+    return index
+
+
 def _cue_at(toks: list[Token], i: int, cues: tuple[tuple[str, ...], ...]) -> int:
     """Length (in tokens) of the longest cue phrase starting at token `i`, or 0."""
-    best = 0
-    for cue in cues:
+    for cue in _cues_by_first_word(cues).get(toks[i].text, ()):
         n = len(cue)
-        if n > best and i + n <= len(toks) and all(toks[i + k].text == cue[k] for k in range(n)):
-            best = n
-    return best
+        if i + n <= len(toks) and all(toks[i + k].text == cue[k] for k in range(1, n)):
+            return n
+    return 0
 
 
 def _title_case(toks: list[Token], i: int) -> bool:
