@@ -43,7 +43,7 @@ def test_a_model_directory_must_hold_a_whisper_model(tmp_path):
 @pytest.mark.slow
 def test_transcribe_gives_timed_words_inside_the_audio(espeak, transcriber, monkeypatch):
     y, sr = speak(PHONE)
-    monkeypatch.setattr(transcribe_module, "_shared", lambda *a: transcriber)
+    monkeypatch.setattr(transcribe_module, "shared_transcriber", lambda *a: transcriber)
     words = deid.transcribe(y, sr)
     assert len(words) >= 5
     duration = y.size / sr

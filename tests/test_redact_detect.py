@@ -50,6 +50,8 @@ def entities(text: str, **options) -> set[str]:
         ("two thousand and nineteen", "2019"),
         ("one twenty three", "123"),
         ("1 -5 -double -oh 8", "15008"),
+        ("700 and 97", "797"),
+        ("one eight hundred five five five", "1800555"),
     ],
 )
 def test_numbers_in_every_spoken_and_written_form_become_one_digit_string(said: str, digits: str):
@@ -103,6 +105,15 @@ def test_every_normalised_character_maps_back_to_its_source_word():
 )
 def test_digit_runs_are_numbers(text: str):
     assert "number" in entities(text)
+
+
+def test_misheard_digits_around_a_run_belong_to_it():
+    # "five five five, nine four oh, three three two seven" as Whisper heard it.
+    assert redacted("my number is fine fine fine 940 free free to 7 my email") == (
+        "my number is NUMBER NUMBER NUMBER NUMBER NUMBER NUMBER NUMBER NUMBER my email"
+    )
+    # One "to" or "for" before a number is a word.
+    assert redacted("send it to 38812 now") == "send it to NUMBER now"
 
 
 def test_digit_run_length_is_configurable():
@@ -202,6 +213,7 @@ def test_a_spoken_email_covers_its_local_part():
         "I was born in nineteen eighty four",
         "the appointment is on July second",
         "it happened on 14 May 2021",
+        "I want more number 21st on November, 2016",
     ],
 )
 def test_dates(text: str):
@@ -222,6 +234,9 @@ def test_a_month_or_weekday_alone_is_no_date(text: str):
         "1600 North Pennsylvania Avenue",
         "it's 221B Baker Street",
         "P O box one two three",
+        # After an address cue the words are taken whatever the ASR made of them.
+        "I live at 33 merch one day.",
+        "I live at 90 -hour -drive.",
         "my zip code is nine oh two one oh",
         "New York NY 10001",
         "London NW1 6XE",
@@ -325,3 +340,23 @@ def test_find_pii_gives_padded_spans_in_time():
     # The gaps between words around it are covered too (0.1 s each side), then 0.25 s of padding.
     assert s.start == pytest.approx(ws[3].end - 0.25) and s.end == pytest.approx(ws[14].start + 0.25)
     assert s.entity == "phone" and "number" in s.entities
+
+
+def test_optional_spacy_ner_adds_its_entities(tmp_path):
+    spacy = pytest.importorskip("spacy", reason="spaCy is in the [test] extra")
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "PERSON", "pattern": [{"LOWER": "zanele"}, {"LOWER": "mbeki"}]}, {"label": "GPE", "pattern": "Soweto"}])
+    nlp.to_disk(tmp_path / "model")
+    text = "yesterday Zanele Mbeki flew to Soweto."
+    assert "address" not in entities(text)
+    found = detect(words(text), RedactOptions(ner_model=str(tmp_path / "model")))
+    assert {(f.first, f.last, f.entity, f.detector) for f in found} >= {(1, 2, "name", "ner:PERSON"), (5, 5, "address", "ner:GPE")}
+    assert entities(text, ner_model=str(tmp_path / "model"), entities={"date"}) == set()
+
+
+def test_a_wrong_ner_model_is_one_line(tmp_path):
+    from deid.errors import DeidError
+
+    with pytest.raises(DeidError, match="not a spaCy model directory|needs spaCy"):
+        detect(words("hello"), RedactOptions(ner_model=str(tmp_path / "nothing")))

@@ -236,7 +236,7 @@ def _join_numbers(raw: list[Token], words: Sequence[Word]) -> list[Token]:
                 members.append(j)
                 j += 1
                 continue
-            if k == "and" and members and kinds[members[-1]] == "scale" and j + 1 < n and kinds[j + 1] in ("unit", "teen", "tens"):
+            if k == "and" and members and _hundreds(raw[members[-1]], kinds[members[-1]]) and j + 1 < n and kinds[j + 1] in ("unit", "teen", "tens", "written"):
                 members.append(j)
                 j += 1
                 continue
@@ -262,6 +262,12 @@ def _join_numbers(raw: list[Token], words: Sequence[Word]) -> list[Token]:
         out.append(Token(digits, "ordinal" if ordinal else "number", first.first, last.last, first.cap, tuple(groups)))
         i = j
     return out
+
+
+def _hundreds(t: Token, kind: str | None) -> bool:
+    """ "hundred"/"thousand", or a written round number ("700"), which "and" may continue
+    ("seven hundred and ninety seven", written by Whisper as "700 and 97")."""
+    return kind == "scale" or (kind == "written" and len(t.text) >= 3 and t.text.endswith("00"))
 
 
 def _separates(raw: list[Token], j: int, words: Sequence[Word]) -> bool:
@@ -300,9 +306,17 @@ def _groups(tokens: list[Token], kinds: list[str]) -> tuple[list[Group], bool]:
         t, kind = tokens[k], kinds[k]
         w = t.text
         if kind in ("written", "ordinal-written"):
-            close()
-            groups.append(Group(re.sub(r"\D", "", w), "written"))
-            ordinal = kind == "ordinal-written"
+            digits = re.sub(r"\D", "", w)
+            if last == "and" and len(digits) <= 2:  # "700 and 97"
+                current += int(digits)
+                last = "unit-done"
+            elif k + 1 < len(kinds) and kinds[k + 1] == "and" and _hundreds(t, kind):
+                close()
+                current, last, single = int(digits), "scale", False
+            else:
+                close()
+                groups.append(Group(digits, "written"))
+                ordinal = kind == "ordinal-written"
         elif kind == "repeat":
             close()
             k += tokens[k + 1].text == "-"

@@ -21,7 +21,7 @@ from deid.redact.options import RedactOptions
 from deid.redact.replace import SpanEdit
 from deid.redact.report import report_lines
 from deid.redact.spans import Span, place
-from deid.redact.transcriber import Transcriber, _shared
+from deid.redact.transcriber import Transcriber, shared_transcriber
 from deid.redact.transcripts import Transcript, read_transcript
 from deid.redact.words import Word, check_words
 
@@ -100,7 +100,7 @@ def plan_file(
         source = read_transcript(transcript, duration=duration)
         words = source.words
     elif audio is not None and sr is not None:
-        transcriber = transcriber or _shared(options.asr_model, None)
+        transcriber = transcriber or shared_transcriber(options.asr_model, None)
         words = transcriber.words(audio, sr) if isinstance(audio, np.ndarray) else list(transcriber.stream(audio, sr))
         check_words(words, duration=duration)
         source = asr_transcript(words)

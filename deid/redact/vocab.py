@@ -31,17 +31,18 @@ MONTHS = {
 AMBIGUOUS_MONTHS = {"may", "march", "mar", "jan", "sep", "dec", "jun", "jul", "aug", "oct", "nov", "apr", "feb"}
 
 # A number followed by one of these is a quantity, a duration or a price, not an identifier.
+# (No single letters: Whisper writes "981 Elm" as "981m3".)
 UNITS_OF_MEASURE = {
     "second", "seconds", "sec", "secs", "minute", "minutes", "min", "mins", "hour", "hours", "hr", "hrs",
     "day", "days", "week", "weeks", "month", "months", "year", "years", "decade", "decades",
-    "gram", "grams", "g", "kilogram", "kilograms", "kilo", "kilos", "kg", "milligram", "milligrams", "mg",
+    "gram", "grams", "kilogram", "kilograms", "kilo", "kilos", "kg", "milligram", "milligrams", "mg",
     "pound", "pounds", "lb", "lbs", "ounce", "ounces", "oz", "ton", "tons", "tonnes",
     "litre", "litres", "liter", "liters", "millilitre", "millilitres", "milliliter", "milliliters", "ml",
     "cup", "cups", "teaspoon", "teaspoons", "tablespoon", "tablespoons", "pint", "pints", "gallon", "gallons",
     "degree", "degrees", "percent", "per", "%", "times", "fold",
-    "dollar", "dollars", "euro", "euros", "cent", "cents", "bucks", "quid", "pence", "p", "yen", "rupees",
+    "dollar", "dollars", "euro", "euros", "cent", "cents", "bucks", "quid", "pence", "yen", "rupees",
     "mile", "miles", "kilometre", "kilometres", "kilometer", "kilometers", "km", "metre", "metres", "meter",
-    "meters", "m", "feet", "foot", "ft", "inch", "inches", "yard", "yards", "centimetres", "centimeters", "cm",
+    "meters", "feet", "foot", "ft", "inch", "inches", "yard", "yards", "centimetres", "centimeters", "cm",
     "calories", "steps", "people", "pieces", "items", "tablets", "pills", "bottles", "boxes", "slices",
     "o'clock", "oclock", "am", "pm", "a.m.", "p.m.", "hz", "watts", "volts", "mph", "bpm",
     "page", "pages", "songs", "points", "votes", "words",
@@ -67,6 +68,13 @@ STREET_SUFFIXES = {
 }
 UNIT_WORDS = {"apartment", "apt", "unit", "suite", "ste", "flat", "floor", "room", "#", "number", "no"}
 DIRECTIONS = {"north", "south", "east", "west", "n", "s", "e", "w", "ne", "nw", "se", "sw", "northeast", "northwest", "southeast", "southwest"}
+# After these the next number and words are an address whatever they sound like ("I live at 33
+# merch one day" for "33 Birchwood Lane").
+ADDRESS_CUES = (
+    ("i", "live", "at"), ("i", "live", "on"), ("live", "at"), ("lives", "at"), ("living", "at"), ("address", "is"),
+    ("send", "it", "to"), ("deliver", "it", "to"), ("delivered", "to"), ("ship", "it", "to"), ("mail", "it", "to"),
+    ("located", "at"), ("moved", "to"), ("my", "address"),
+)
 POSTCODE_CUES = {"zip", "zipcode", "postcode", "postal", "post"}
 US_STATES = {
     "alabama", "alaska", "arizona", "arkansas", "california", "colorado", "connecticut", "delaware", "florida",
@@ -156,7 +164,7 @@ COMMON_WORDS = {
 # number read out, they are part of it.
 DIGIT_SOUNDALIKES = {
     "for", "fore", "to", "too", "won", "ate", "owe", "now", "no", "so", "know", "tree", "free", "sex", "sick",
-    "nein", "fine", "hive", "tin", "then", "hero", "uh", "um", "a", "and", "i", "eye",
+    "nein", "fine", "hive", "tin", "then", "hero", "uh", "um", "a", "and", "i", "eye", "time", "high", "low",
 }
 
 # Wake words and assistant names: products, not people, though "Alexa" is also a first name.

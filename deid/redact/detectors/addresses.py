@@ -1,5 +1,7 @@
 """Street addresses and postcodes.
 
+- After an address cue ("I live at", "send it to", "my address is"), a house number and the words
+  after it, whatever they sound like.
 - A house number, up to four street words and a street suffix: "87 Birchwood Lane", "eighty
   seven birchwood lane", "1600 North Pennsylvania Avenue", then an apartment or unit if one
   follows. Suffixes that are also everyday words (way, park, hill, view...) count only when the
@@ -29,6 +31,10 @@ def find_addresses(norm: Normalised) -> list[Finding]:
     """Street addresses, P.O. boxes and postcodes."""
     toks = norm.tokens
     out = []
+    for i in range(len(toks)):
+        cued = _after_address_cue(toks, i)
+        if cued is not None:
+            out.append(Finding(toks[cued[0]].first, toks[cued[1]].last, "address", "address:cue"))
     for i, t in enumerate(toks):
         if t.kind == "number" and len(t.text) <= 6:
             end = _street_after(toks, i)
@@ -43,6 +49,26 @@ def find_addresses(norm: Normalised) -> list[Finding]:
         if end is not None:
             out.append(Finding(t.first, toks[end].last, "address", "address:postcode"))
     return out
+
+
+def _after_address_cue(toks: list[Token], i: int) -> tuple[int, int] | None:
+    """After "I live at", "send it to", "my address is": a house number and up to four words after
+    it, whatever they sound like (an ASR hears "Birchwood Lane" as "merch one day")."""
+    for cue in vocab.ADDRESS_CUES:
+        n = len(cue)
+        if tuple(t.text for t in toks[i : i + n]) != cue:
+            continue
+        j = i + n + (i + n < len(toks) and toks[i + n].text == "is")
+        if j >= len(toks) or not toks[j].is_number:
+            return None
+        end = j
+        for k in range(j + 1, min(len(toks), j + 5)):
+            t = toks[k]
+            if t.kind in ("stop", "comma") or t.text in vocab.NAME_STOPS - {"at", "on", "in"}:
+                break
+            end = k
+        return j, end
+    return None
 
 
 def _street_after(toks: list[Token], i: int) -> int | None:

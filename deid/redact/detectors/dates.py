@@ -65,7 +65,7 @@ def _day_before(toks: list[Token], i: int, *, year_after: bool = True) -> int:
     """Index of the day in "14th of March", "the fourteenth March", "14 May 2021", or `i` when
     there is none (a plain number before a month needs a year after it: "give me 2 May" is not)."""
     j = i - 1
-    if j >= 0 and toks[j].text == "of":
+    if j >= 0 and toks[j].text in ("of", "on"):  # an ASR writes "the 21st on November"
         j -= 1
     if j >= 0 and _is_day(toks[j]) and (toks[j].kind == "ordinal" or j < i - 1 or year_after):
         return j

@@ -18,6 +18,8 @@ CONTINUE_PAUSE = 2.0
 # ... and numbers with nothing heard between them, within this many seconds (Whisper heard
 # "4946. 92813726" with four seconds of a card number said between them).
 UNHEARD_PAUSE = 10.0
+# Misheard digits ("free" for three) taken in a row next to a run.
+MAX_MISHEARD = 4
 
 
 def find_digit_runs(norm: Normalised, *, min_digits: int = 3) -> list[Finding]:
@@ -35,28 +37,35 @@ def find_digit_runs(norm: Normalised, *, min_digits: int = 3) -> list[Finding]:
 
 
 def _continued(norm: Normalised, i: int, step: int) -> int:
-    """Extend a run over the numbers said right before or after it (short pauses, at most two
-    misheard digits between: "647221. Now for 88"): the index of the farthest one."""
+    """Extend a run over the numbers said right before or after it, and over the misheard digits
+    around and between them ("fine fine fine 940 free free to 7", "647221. Now for 88"): the index
+    of the farthest token that belongs to it."""
     toks, words = norm.tokens, norm.words
-    end = i
+    end = i  # the farthest number
+    reach = i  # the farthest number or misheard digit next to it
     j = i + step
     between = 0
-    while 0 <= j < len(toks) and between <= 2:
+    while 0 <= j < len(toks) and between <= MAX_MISHEARD:
         t = toks[j]
+        a, b = (toks[reach], t) if step > 0 else (t, toks[reach])
+        gap_from, gap_to = words[a.last], words[b.first]
+        if not (gap_from.timed and gap_to.timed):
+            break
+        gap = gap_to.start - gap_from.end
         if t.is_number:
-            a, b = (toks[end], t) if step > 0 else (t, toks[end])
-            gap_from, gap_to = words[a.last], words[b.first]
             # Nothing heard between two numbers: the gap is more of the number, unheard.
-            limit = UNHEARD_PAUSE if between == 0 else CONTINUE_PAUSE
-            if not (gap_from.timed and gap_to.timed) or gap_to.start - gap_from.end > limit:
+            if gap > (UNHEARD_PAUSE if between == 0 else CONTINUE_PAUSE):
                 break
-            end, between = j, 0
-        elif t.kind in ("stop", "comma") or t.text in vocab.DIGIT_SOUNDALIKES:
-            between += t.kind not in ("stop", "comma")
-        else:
+            end = reach = j
+            between = 0
+        elif t.text in vocab.DIGIT_SOUNDALIKES and gap <= CONTINUE_PAUSE:
+            between += 1
+            if 2 <= between <= MAX_MISHEARD:  # one "to" or "for" beside a number is just a word
+                reach = j
+        elif t.kind not in ("stop", "comma"):
             break
         j += step
-    return end
+    return reach
 
 
 def _next_word(toks: list[Token], i: int) -> Token | None:
