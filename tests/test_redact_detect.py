@@ -113,7 +113,7 @@ def test_misheard_digits_around_a_run_belong_to_it():
         "my number is NUMBER NUMBER NUMBER NUMBER NUMBER NUMBER NUMBER NUMBER my email"
     )
     # One "to" or "for" before a number is a word.
-    assert redacted("send it to 38812 now") == "send it to NUMBER now"
+    assert redacted("please write to 38812 now") == "please write to NUMBER now"
 
 
 def test_digit_run_length_is_configurable():
