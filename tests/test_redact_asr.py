@@ -132,3 +132,21 @@ def test_a_missing_sidecar_fails(tmp_path):
     assert sidecar_for(audio, in_root=tmp_path, transcripts=tmp_path / "transcripts") == mirror / "a.vtt"
     with pytest.raises(deid.DeidError, match="nothing to find personal data in"):
         plan_file(duration=1.0)
+
+
+def test_speech_without_words_is_found_for_a_second_pass():
+    from deid.redact import Word
+    from deid.redact.transcriber import unheard_speech
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+    audio = np.zeros(10 * sr, np.float32)
+    for a, b in ((0.5, 2.0), (3.0, 4.5), (6.0, 8.0)):  # three stretches of "speech"
+        audio[int(a * sr) : int(b * sr)] = 0.3 * rng.standard_normal(int((b - a) * sr))
+    heard = [Word("hello", 0.5, 1.0), Word("there", 1.0, 2.0), Word("stretched", 5.5, 8.2)]  # > 1.5 s: not trusted
+    gaps = unheard_speech(audio, heard)
+    assert len(gaps) == 2
+    (a1, b1), (a2, b2) = sorted(gaps)
+    assert a1 == pytest.approx(3.0 - 0.3, abs=0.05) and b1 == pytest.approx(4.5 + 0.3, abs=0.05)
+    assert a2 == pytest.approx(6.0 - 0.3, abs=0.05) and b2 == pytest.approx(8.0 + 0.3, abs=0.05)
+    assert unheard_speech(np.zeros(sr, np.float32), []) == []

@@ -101,6 +101,7 @@ def test_every_normalised_character_maps_back_to_its_source_word():
         "account number one two three four five six seven eight",
         "the reference is 8 -1 -2",
         "order 38812 is late",
+        "10 to 238ft air of light",  # a unit glued on by the ASR to a house-number-like number
     ],
 )
 def test_digit_runs_are_numbers(text: str):
@@ -139,6 +140,7 @@ def test_digit_run_length_is_configurable():
         "it was in 2019, in the spring",
         "I walked 10000 steps",
         "it weighs fifteen hundred kilos",
+        "he is 6ft tall and needs 300g of it",
         "the train leaves at half past six",
     ],
 )
@@ -299,6 +301,9 @@ def test_user_terms_are_always_redacted_and_allowed_terms_never():
     # Digits-only terms match however the number was said.
     assert entities("call one eight hundred five five five", allow=("1800555",)) == set()
     assert "term" in entities("code word Zephyr Falls", terms=("zephyr falls",), entities=set())
+    # Every occurrence, however said.
+    found = detect(words("PIN 4471 again four four seven one"), RedactOptions(terms=("4471",), entities=set()))
+    assert [(f.first, f.last) for f in found] == [(1, 1), (3, 6)]
 
 
 def test_entity_choice():
@@ -337,8 +342,8 @@ def test_find_pii_gives_padded_spans_in_time():
     spans = find_pii(ws, duration=10.0)
     assert len(spans) == 1
     s = spans[0]
-    # The gaps between words around it are covered too (0.1 s each side), then 0.25 s of padding.
-    assert s.start == pytest.approx(ws[3].end - 0.25) and s.end == pytest.approx(ws[14].start + 0.25)
+    # The gap after it is covered too, and (a number) the word before it, then 0.25 s of padding.
+    assert s.start == pytest.approx(ws[3].start - 0.25) and s.end == pytest.approx(ws[14].start + 0.25)
     assert s.entity == "phone" and "number" in s.entities
 
 

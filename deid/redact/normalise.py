@@ -23,7 +23,8 @@ from deid.redact.words import Word
 _RAW = re.compile(
     r"""
      (?P<email>[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)+)
-    |(?P<url>(?:https?://|www\.)[^\s,]+|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io|co|uk|us|ca|de|info|biz|me|app|dev|ai)\b(?:/[^\s,]*)?)
+    |(?P<url>(?:https?://|www\.)[^\s,]+
+             |[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io|co|uk|us|ca|de|info|biz|me|app|dev|ai)\b(?:/[^\s,]*)?)
     |(?P<date>\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}[/.-]\d{1,2}[/.-]\d{1,2})
     |(?P<time>\d{1,2}:\d{2}(?::\d{2})?)
     |(?P<decimal>\d+\.\d+)
@@ -150,9 +151,11 @@ def _tokenise(words: Sequence[Word]) -> list[Token]:
         text = word.text.strip()
         cap = next((c.isupper() for c in text if c.isalpha()), False)
         lower = text.lower()
-        if _DECIMAL_TAIL.match(lower) and out and out[-1].kind == "digits" and out[-1].last == i - 1 and words[i - 1].text.rstrip()[-1:].isdigit():
+        tail = _DECIMAL_TAIL.match(lower)
+        after_digits = out and out[-1].kind == "digits" and out[-1].last == i - 1
+        if tail and after_digits and words[i - 1].text.rstrip()[-1:].isdigit():
             # Whisper splits "7.30" and "10.50" into the words "7" and ".30": one decimal, not a full stop.
-            tail = _DECIMAL_TAIL.match(lower).group(0)
+            tail = tail.group(0)
             out[-1] = Token(out[-1].text + tail, "decimal", out[-1].first, i, out[-1].cap)
             lower = lower[len(tail) :]
         for m in _RAW.finditer(lower):

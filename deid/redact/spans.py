@@ -75,15 +75,21 @@ def _reach(words: Sequence[Word], f: Finding, start: float, end: float, duration
     Recognisers time badly the words they heard badly: Whisper gives "4946. 92813726" one second
     when the card number took six to say, and what it did not hear of a number sits in the gap
     after it. So a finding reaches into the gaps before and after it, up to `REACH` seconds, and
-    a number up to `DIGIT_SECONDS` per digit from its start. Gaps are pauses or unheard speech:
-    redacting a pause costs nothing.
+    a number up to `DIGIT_SECONDS` per digit from its start (after it) and from its end (before it,
+    over the word before it if need be). Gaps are pauses or unheard speech: redacting a pause
+    costs nothing.
     """
-    before = next((w.end for w in reversed(words[: f.first]) if w.timed), 0.0)
+    previous = next((w for w in reversed(words[: f.first]) if w.timed), None)
     after = next((w.start for w in words[f.last + 1 :] if w.timed), duration if duration is not None else end)
     digits = sum(_digits_said(w.text) for w in words[f.first : f.last + 1])
-    reach_end = max(end + REACH, start + DIGIT_SECONDS * digits)
-    new_end = max(end, min(after, reach_end))
-    new_start = min(start, max(before, start - REACH))
+    new_end = max(end, min(after, max(end + REACH, start + DIGIT_SECONDS * digits)))
+    if digits:
+        # Whisper times a long number as a short word near its end; it may have begun during the
+        # word before it, never before that word began.
+        floor = previous.start if previous is not None else 0.0
+        new_start = min(start, max(floor, min(start - REACH, end - DIGIT_SECONDS * digits)))
+    else:
+        new_start = min(start, max(previous.end if previous is not None else 0.0, start - REACH))
     return new_start, new_end
 
 

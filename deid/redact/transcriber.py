@@ -70,12 +70,9 @@ class Transcriber:
         while not done:
             block = next(blocks, None)
             done = block is None
-            if not done:
-                mono = np.asarray(block, dtype=np.float32)
-                mono = mono.mean(axis=0, dtype=np.float32) if mono.ndim == 2 else mono
-                piece = mono if resampler is None else resampler.resample_chunk(mono)
-            else:
-                piece = np.zeros(0, np.float32) if resampler is None else resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            mono = np.zeros(0, np.float32) if done else np.asarray(block, dtype=np.float32)
+            mono = mono.mean(axis=0, dtype=np.float32) if mono.ndim == 2 else mono
+            piece = mono if resampler is None else resampler.resample_chunk(mono, last=done)
             buffer = np.concatenate([buffer, piece])
             while buffer.size >= window or (done and buffer.size):
                 cut = _quiet_cut(buffer, window) if buffer.size >= window else buffer.size

@@ -12,6 +12,7 @@ from deid.redact.detectors.base import Finding
 from deid.redact.normalise import Normalised, Token
 
 _DOB_CUES = {"born", "birthday", "birth", "dob", "birthdate"}
+_DATE_WORDS = {*vocab.MONTHS, "of", "on"}
 
 
 def find_dates(norm: Normalised) -> list[Finding]:
@@ -81,8 +82,8 @@ def _after_dob_cue(toks: list[Token], i: int) -> tuple[int, int] | None:
         if t.kind in ("date", "number", "ordinal"):
             end = j
             k = j + 1
-            while k < len(toks) and k <= j + 4 and (toks[k].is_number or toks[k].text in vocab.MONTHS or toks[k].kind == "comma" or toks[k].text == "of"):
-                if toks[k].kind != "comma" and toks[k].text != "of":
+            while k < len(toks) and k <= j + 4 and (toks[k].is_number or toks[k].text in _DATE_WORDS or toks[k].kind == "comma"):
+                if toks[k].kind != "comma" and toks[k].text not in ("of", "on"):
                     end = k
                 k += 1
             return j, end

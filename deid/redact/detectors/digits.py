@@ -91,7 +91,12 @@ def is_quantity(toks: list[Token], i: int) -> bool:
     if [t.text for t in toks[j : j + 3]] == ["and", "a", "half"]:
         j += 3
     nxt = toks[j] if j < len(toks) else None
-    return nxt is not None and (nxt.text in vocab.UNITS_OF_MEASURE or nxt.text == "%")
+    if nxt is None or not (nxt.text in vocab.UNITS_OF_MEASURE or nxt.text == "%"):
+        return False
+    # A unit glued on by the ASR ("238ft" for "238 Harrow") is believed for amounts people say
+    # that way ("6ft", "300g"), not for a house-number-like 3+ digits.
+    glued = nxt.first == toks[i].last and j == i + 1
+    return not glued or len(toks[i].text) <= 2 or is_round(toks[i])
 
 
 def is_round(t: Token) -> bool:

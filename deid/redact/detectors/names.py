@@ -22,6 +22,7 @@ from deid.redact.detectors.base import Finding
 from deid.redact.normalise import Normalised, Token
 
 MAX_NAME_WORDS = 4
+_NOT_NAMES = vocab.TITLES | vocab.COMMON_WORDS | vocab.NAME_STOPS | vocab.WAKE_WORDS | vocab.FILLERS
 # "in Paris", "at Chelsea": a capitalised first name after these is more often a place.
 _PLACE_BEFORE = {"in", "at", "near", "visiting", "around", "across"}
 
@@ -102,7 +103,7 @@ class _Finder:
         if t.kind != "alpha":
             return False
         word = t.text.removesuffix("'s").removesuffix("’s")
-        if word in vocab.TITLES or word in vocab.COMMON_WORDS or word in vocab.NAME_STOPS or word in vocab.WAKE_WORDS or word in vocab.FILLERS:
+        if word in _NOT_NAMES:
             return False
         if self.cased:
             return t.cap

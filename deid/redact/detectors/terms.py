@@ -29,12 +29,12 @@ def load_terms(path: str | Path) -> tuple[str, ...]:
 def find_terms(norm: Normalised, terms: Iterable[str], *, entity: str = "term", detector: str = "terms") -> list[Finding]:
     """Every occurrence of every term."""
     words = _words(norm.raw)
-    numbers = {t.text: t for t in norm.tokens if t.is_number}
+    numbers = [t for t in norm.tokens if t.is_number]
     out = []
     for term in terms:
         digits = "".join(c for c in term if c.isdigit())
         if digits and digits == "".join(c for c in term if c.isalnum()):
-            out += [Finding(t.first, t.last, entity, detector) for text, t in numbers.items() if text.lstrip("+") == digits]
+            out += [Finding(t.first, t.last, entity, detector) for t in numbers if t.text.lstrip("+") == digits]
             continue
         pattern = [t.text for t in _words(normalise([Word(term, None, None)]).raw)]
         n = len(pattern)
