@@ -110,7 +110,7 @@ TITLES = {"mr", "mrs", "ms", "miss", "mister", "missus", "dr", "doctor", "profes
 WEAK_NAME_CUES = (
     ("this", "is"), ("it's",), ("it", "is"), ("i'm",), ("i", "am"), ("calling", "for"), ("speak", "to"),
     ("speak", "with"), ("talk", "to"), ("ask", "for"), ("looking", "for"), ("dear",), ("hi",), ("hello",),
-    ("thanks",), ("thank", "you"), ("bye",), ("and",), ("called",), ("named",),
+    ("thanks",), ("thank", "you"), ("bye",), ("called",), ("named",),
 )
 # "Margaret speaking", "Okafor here".
 NAME_BEFORE = {"speaking", "here"}
