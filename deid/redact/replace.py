@@ -9,6 +9,7 @@ crossfades at its two ends (which lie inside the padding, away from the words).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -88,30 +89,40 @@ class SpanEdit:
                 continue
             idx = np.arange(lo, hi, dtype=np.int64)
             gain = self._gain(idx, a, b)
-            replacement = self._signal(idx) * gain
-            keep = 1.0 - gain
+            replacement = self._signal(idx)
             seg = out[..., lo - start : hi - start]
-            out[..., lo - start : hi - start] = (seg * keep + replacement).astype(out.dtype, copy=False)
+            out[..., lo - start : hi - start] = (seg * (1.0 - gain) + replacement * gain).astype(out.dtype, copy=False)
         return out
 
     def _gain(self, idx: np.ndarray, a: int, b: int) -> np.ndarray:
         """Weight of the replacement: raised-cosine ramps of 5 ms at both ends, 1 in between."""
         fade = max(1, min(round(FADE_SECONDS * self.sr), (b - a) // 2))
-        ramp_in = np.clip((idx - a + 0.5) / fade, 0.0, 1.0)
-        ramp_out = np.clip((b - idx - 0.5) / fade, 0.0, 1.0)
-        return np.sin(0.5 * np.pi * np.minimum(ramp_in, ramp_out)) ** 2
+        gain = np.ones(idx.size, np.float32)
+        for edge in (idx < a + fade, idx >= b - fade):
+            k = idx[edge]
+            if k.size:
+                ramp = np.minimum((k - a + 0.5) / fade, (b - k - 0.5) / fade)
+                gain[edge] = np.sin(0.5 * np.pi * np.clip(ramp, 0.0, 1.0)) ** 2
+        return gain
 
     def _signal(self, idx: np.ndarray) -> np.ndarray:
         amplitude = 10.0 ** (self.level_db / 20.0)
         if self.signal == "silence":
-            return np.zeros(idx.size)
+            return np.zeros(idx.size, np.float32)
         if self.signal == "tone":
-            # The phase from integers ((f * n) mod sr), exact however far into a long file.
-            return amplitude * np.sin(2.0 * np.pi * ((TONE_HZ * idx) % self.sr) / self.sr)
+            return _tone_period(self.sr, amplitude)[idx % _tone_period(self.sr, amplitude).size]
         first, last = idx[0] // NOISE_CHUNK, idx[-1] // NOISE_CHUNK
         chunks = [np.random.default_rng([self.seed, int(c)]).standard_normal(NOISE_CHUNK) for c in range(first, last + 1)]
         noise = np.concatenate(chunks)[idx - first * NOISE_CHUNK]
-        return np.clip(noise * amplitude / math.sqrt(2.0), -amplitude * 2, amplitude * 2)
+        sigma = amplitude / math.sqrt(2.0)  # the tone's RMS
+        return np.clip(noise * sigma, -2 * amplitude, 2 * amplitude).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _tone_period(sr: int, amplitude: float) -> np.ndarray:
+    """One period of the tone in samples: sample n of a file is entry n mod len, exact however far in."""
+    period = sr // math.gcd(TONE_HZ, sr)
+    return (amplitude * np.sin(2.0 * np.pi * ((TONE_HZ * np.arange(period)) % sr) / sr)).astype(np.float32)
 
 
 def redact(

@@ -24,6 +24,9 @@ _CLEAR_SUFFIXES = {
     "terrace", "crescent", "parkway", "pkwy", "highway", "hwy", "trail", "alley", "mews", "gardens", "grove",
     "plaza", "place", "close", "circle", "square", "broadway",
 }
+_CUES_BY_FIRST: dict[str, list[tuple[str, ...]]] = {}
+for _cue in sorted(vocab.ADDRESS_CUES, key=len, reverse=True):
+    _CUES_BY_FIRST.setdefault(_cue[0], []).append(_cue)
 _POSTCODES = re.compile(r"^(?:[a-z]{1,2}\d[a-z\d]?\d[a-z]{2}|[a-z]\d[a-z]\d[a-z]\d)$")
 
 
@@ -54,7 +57,7 @@ def find_addresses(norm: Normalised) -> list[Finding]:
 def _after_address_cue(toks: list[Token], i: int) -> tuple[int, int] | None:
     """After "I live at", "send it to", "my address is": a house number and up to four words after
     it, whatever they sound like (an ASR hears "Birchwood Lane" as "merch one day")."""
-    for cue in vocab.ADDRESS_CUES:
+    for cue in _CUES_BY_FIRST.get(toks[i].text, ()):
         n = len(cue)
         if tuple(t.text for t in toks[i : i + n]) != cue:
             continue
