@@ -143,9 +143,8 @@ def place(
         if not group:
             return
         found = sorted({(rank[f.entity], f.entity, f.detector) for _, _, f in group})
-        spans.append(
-            Span(group[0][0], max(g[1] for g in group), tuple(e for _, e, _ in found), tuple(d for _, _, d in found))
-        )
+        start, end = float(group[0][0]), float(max(g[1] for g in group))
+        spans.append(Span(start, end, tuple(e for _, e, _ in found), tuple(d for _, _, d in found)))
 
     for item in raw:
         if group and item[0] - max(g[1] for g in group) >= merge_gap:

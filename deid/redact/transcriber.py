@@ -89,7 +89,7 @@ class Transcriber:
             words = [w for w in words if not (a <= w.start and w.end <= b)] + again
         t0 = offset / ASR_SR
         for w in sorted(words, key=lambda w: (w.start, w.end)):
-            yield Word(w.text, round(t0 + w.start, 3), round(t0 + w.end, 3))
+            yield Word(w.text, round(float(t0 + w.start), 3), round(float(t0 + w.end), 3))
 
     def _recognise(self, audio: np.ndarray) -> list[Word]:
         segments, _ = self._model.transcribe(
