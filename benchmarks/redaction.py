@@ -48,7 +48,7 @@ from tests.spoken_pii import (  # noqa: E402
 )
 
 
-def uncovered_items(clip, words, spans) -> dict[str, int]:
+def uncovered_items(clip, words, spans, *, verbose: bool = False) -> dict[str, int]:
     """Items heard in the original transcript with a word outside every span, per entity type."""
     norm = normalise(words)
     vocabulary, runs = heard([w.text for w in words])
@@ -67,6 +67,8 @@ def uncovered_items(clip, words, spans) -> dict[str, int]:
         outside = [i for i in hit_words if not any(sp.start <= words[i].start and words[i].end <= sp.end for sp in spans)]
         if outside:
             out[item.entity] = out.get(item.entity, 0) + 1
+            if verbose:
+                print(f"  uncovered {item.entity}: " + ", ".join(f"{words[i].text}@{words[i].start:.2f}" for i in sorted(outside)))
     return out
 
 
@@ -98,7 +100,7 @@ def run(seed: int, n_personal: int, n_plain: int, transcriber: Transcriber, *, a
             t0 = time.process_time()
             deid.anonymize(clip.y, clip.sr, preset="standard", seed=1)
             overhead.append(redact_cpu / max(1e-9, time.process_time() - t0))
-        for entity, n in uncovered_items(clip, words, spans).items():
+        for entity, n in uncovered_items(clip, words, spans, verbose=verbose).items():
             uncovered[entity] = uncovered.get(entity, 0) + n
         # The whole redacted clip, and every stretch between spans on its own: a tone can throw
         # Whisper off for the rest of a window, which would hide a leak.

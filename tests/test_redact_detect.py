@@ -142,6 +142,8 @@ def test_digit_run_length_is_configurable():
         "it weighs fifteen hundred kilos",
         "he is 6ft tall and needs 300g of it",
         "the train leaves at half past six",
+        "The train leaves at half past six. It takes about 45 minutes",  # "six. It" is no web address
+        "Wake me up at 10 -30 tomorrow morning",
     ],
 )
 def test_quantities_times_of_day_and_years_survive(text: str):
@@ -263,6 +265,8 @@ def test_everyday_numbers_before_street_words_are_no_address(text: str):
     "text, expected",
     [
         ("Hi, this is Margaret Okafor calling about my account.", "Hi, this is NAME NAME calling about my account."),
+        ("Hi, this is David Miller calling.", "Hi, this is NAME NAME calling."),  # a surname that is also a word
+        ("hi this is david miller calling", "hi this is NAME NAME calling"),
         ("my name is margaret okafor and I live here", "my name is NAME NAME and I live here"),
         # A rare name misheard as common words is still taken after a strong cue.
         ("my name is margaret oak a four and I am calling", "my name is NAME NAME NAME NAME and I am calling"),

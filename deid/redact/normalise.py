@@ -448,6 +448,15 @@ def _connector(t: Token) -> str | None:
     return None
 
 
+def _dot(tokens: list[Token], j: int) -> bool:
+    """A spoken "dot", or a written "." glued to the label after it (".com", "gmail.com"): not the
+    full stop that ends a sentence ("past six. It takes")."""
+    t = tokens[j]
+    if t.text in ("dot", "period"):
+        return True
+    return t.text == "." and j + 1 < len(tokens) and tokens[j + 1].first == t.last
+
+
 def _domain(tokens: list[Token], i: int) -> tuple[int | None, str]:
     """A domain starting at token `i` ("gmail dot com", "gmail.com"): its last token index and text."""
     if i >= len(tokens):
@@ -459,7 +468,7 @@ def _domain(tokens: list[Token], i: int) -> tuple[int | None, str]:
     parts = [tokens[i].text]
     j = i
     end = None
-    while j + 2 < len(tokens) and _connector(tokens[j + 1]) == "." and _label(tokens[j + 2]):
+    while j + 2 < len(tokens) and _dot(tokens, j + 1) and _label(tokens[j + 2]):
         parts += [".", tokens[j + 2].text]
         j += 2
         if tokens[j].text in vocab.TLDS:

@@ -121,6 +121,8 @@ def is_time_of_day(toks: list[Token], i: int) -> bool:
         before_cue = _prev_word(toks, k) if k >= 0 else None
         event = cued and before_cue is not None and before_cue.text in vocab.TIMED_EVENTS
         return (time_after or event) and 1 <= int(text[:-2]) <= 12 and int(text[-2:]) <= 59
+    if [x.how for x in g] == ["written", "written"] and len(g[1].digits) == 2 and cued:  # "at 10-30 tomorrow"
+        return 1 <= int(g[0].digits) <= 12 and int(g[1].digits) <= 59
     if not g or int(g[0].digits) not in range(1, 13) or g[0].how not in ("digit", "cardinal"):
         return False
     if len(g) == 2 and g[1].how == "cardinal" and 10 <= int(g[1].digits) <= 59:

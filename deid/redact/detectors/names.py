@@ -109,6 +109,13 @@ class _Finder:
             return t.cap
         return word in self.first or word in self.last
 
+    def _surname(self, t: Token) -> bool:
+        """A word after a name that goes on with it, even if it is an everyday word ("David Miller")."""
+        word = t.text.removesuffix("'s")
+        if t.kind != "alpha" or word in vocab.NAME_STOPS or word in vocab.FILLERS or word in vocab.TITLES:
+            return False
+        return t.cap if self.cased else word in self.last
+
     def _take(self, j: int, *, strong: bool, limit: int, spell: bool = False, detector: str = "names:cue") -> int:
         """Take the name starting at token `j`; return the index after it."""
         toks = self.toks
@@ -131,7 +138,7 @@ class _Finder:
                 break
             if t.kind not in ("alpha", "digits"):
                 break
-            if not (strong or self._looks_like_name(t)):
+            if not (strong or self._looks_like_name(t) or (taken and self._surname(t))):
                 break
             taken += 1
             j += 1
