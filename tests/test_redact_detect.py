@@ -337,6 +337,10 @@ def test_options_from_plain_data(tmp_path):
     terms.write_text("# our agents\nBluebird\n\nZephyr Falls  # a place\n", encoding="utf-8")
     o = RedactOptions.from_mapping({"entities": "name, phone", "terms_file": str(terms), "padding": 0.1})
     assert o.entities == {"name", "phone"} and o.terms == ("Bluebird", "Zephyr Falls") and o.padding == 0.1
+    import json
+
+    assert json.loads(json.dumps(o.as_dict()))["entities"] == ["name", "phone"]
+    assert "Bluebird" not in json.dumps(o.as_dict())
     with pytest.raises(RedactOptionsError, match="unknown redaction option 'pad'"):
         RedactOptions.from_mapping({"pad": 1}, source="preset.toml")
 

@@ -109,6 +109,14 @@ class RedactOptions:
         except TypeError as e:
             raise RedactOptionsError(str(e), source) from None
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable values (for a manifest or an audit record); terms are counted,
+        not listed, since they may be names."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["entities"] = sorted(self.entities)
+        d["terms"], d["allow"] = len(self.terms), len(self.allow)
+        return d
+
     def but(self, **changes: Any) -> RedactOptions:
         """A copy with some options changed."""
         return replace(self, **changes)
