@@ -62,7 +62,7 @@ def _after_address_cue(toks: list[Token], i: int) -> tuple[int, int] | None:
         if tuple(t.text for t in toks[i : i + n]) != cue:
             continue
         j = i + n + (i + n < len(toks) and toks[i + n].text == "is")
-        if j >= len(toks) or not toks[j].is_number:
+        if j >= len(toks):
             return None
         end = j
         for k in range(j + 1, min(len(toks), j + 5)):
@@ -70,7 +70,11 @@ def _after_address_cue(toks: list[Token], i: int) -> tuple[int, int] | None:
             if t.kind in ("stop", "comma") or t.text in vocab.NAME_STOPS - {"at", "on", "in"}:
                 break
             end = k
-        return j, end
+        if toks[j].is_number:
+            return j, end
+        # No number heard ("I live at Iodine Harrow Drive"): the words up to a street suffix.
+        suffix = next((k for k in range(end, j - 1, -1) if toks[k].text in _CLEAR_SUFFIXES), None)
+        return (j, suffix) if suffix is not None else None
     return None
 
 

@@ -74,8 +74,9 @@ def _day_before(toks: list[Token], i: int, *, year_after: bool = True) -> int:
 
 
 def _after_dob_cue(toks: list[Token], i: int) -> tuple[int, int] | None:
-    """First and last token of the first date-like thing within six tokens after a birth cue."""
-    for j in range(i + 1, min(len(toks), i + 7)):
+    """First and last token of the first date-like thing after a birth cue, in the same sentence
+    (at most 12 tokens on: "I was born on the island in 1974")."""
+    for j in range(i + 1, min(len(toks), i + 13)):
         t = toks[j]
         if t.kind == "stop":
             return None

@@ -27,7 +27,8 @@ def find_digit_runs(norm: Normalised, *, min_digits: int = 3) -> list[Finding]:
     out = []
     toks = norm.tokens
     for i, t in enumerate(toks):
-        if t.kind != "number" or sum(c.isdigit() for c in t.text) < min_digits:
+        # A run that ends in an ordinal ("48, 4, 7, 2, 8th") is a run too; "the 14th" is too short.
+        if not t.is_number or sum(c.isdigit() for c in t.text) < min_digits:
             continue
         if is_quantity(toks, i) or is_round(t) or is_time_of_day(toks, i) or is_year(toks, i):
             continue
