@@ -135,7 +135,8 @@ def test_untimed_whisperx_words_are_read_and_bounded_by_neighbours(tmp_path: Pat
 
     spans = find_pii(t.words, padding=0.0)
     phone = [s for s in spans if s.entity == "phone"][0]
-    assert phone.start == pytest.approx(_times(7)[1]) and phone.end == pytest.approx(_times(9)[0])
+    # Bounded by the timed words around it (a number may also reach over the word before it).
+    assert phone.start == pytest.approx(_times(7)[0]) and phone.end == pytest.approx(_times(9)[0])
 
 
 def _line(text: str, needle: str) -> int:
