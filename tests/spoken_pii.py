@@ -133,6 +133,11 @@ def ordinal_words(n: int) -> str:
 
 
 def year_words(y: int) -> str:
+    """1984 -> "nineteen eighty four", 2005 -> "two thousand and five", 1905 -> "nineteen oh five"."""
+    if y >= 2000:
+        return "two thousand" + (f" and {number_words(y % 100)}" if y % 100 else "")
+    if y % 100 == 0:
+        return f"{number_words(y // 100)} hundred"
     return f"{number_words(y // 100)} {number_words(y % 100)}" if y % 100 >= 10 else f"{number_words(y // 100)} oh {number_words(y % 100)}"
 
 
