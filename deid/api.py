@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -75,6 +76,8 @@ class FileResult:
     gain: float = 1.0
     size: int = 0
     sha256: str = ""
+    #: The AAC bitrate of an M4A output, in bit/s (None for other formats).
+    bitrate: int | None = None
 
     @property
     def scaled(self) -> bool:
@@ -87,6 +90,7 @@ class FileResult:
             "seconds": self.input.seconds,
             "format": self.format,
             "subtype": self.subtype,
+            "bitrate": self.bitrate,
             "gain": self.gain,
             "applied": [a.as_dict() for a in self.applied],
         }
@@ -99,9 +103,18 @@ def speaker_scope(speaker: str | None, src: str | Path | None = None) -> str:
     return f"speaker:{speaker}"
 
 
+def _endpoint(where: str | Path | BinaryIO, standard: BinaryIO, name: str) -> tuple[Path, Any]:
+    """A file's path and what to open (the same path), or a stream's name and the stream (``"-"``: `standard`)."""
+    if isinstance(where, str) and where == "-":
+        return Path(name), standard
+    if isinstance(where, (str, Path)):
+        return Path(where), Path(where)
+    return Path(name), where
+
+
 def anonymize_file(
-    src: str | Path,
-    dst: str | Path,
+    src: str | Path | BinaryIO,
+    dst: str | Path | BinaryIO,
     preset: str | Path | Pipeline = DEFAULT,
     *,
     key: Key | bytes | str | None = None,
@@ -110,6 +123,7 @@ def anonymize_file(
     speaker: str | None = None,
     scope: str | None = None,
     format: str | None = None,
+    bitrate: int | None = None,
     block_seconds: float | None = BLOCK_SECONDS,
     edits: Sequence[SpanEdit] = (),
 ) -> FileResult:
@@ -120,8 +134,11 @@ def anonymize_file(
 
     Parameters
     ----------
-    src, dst : str or Path
-        Input and output. ``dst`` must not be ``src``; the input is never modified.
+    src, dst : str, Path or binary stream
+        Input and output. ``dst`` must not be ``src``; the input is never modified. ``"-"`` (or a
+        binary file object) is standard input, read once in order (WAV, AIFF, FLAC, Ogg or MP3,
+        recognised by content), or standard output, written only once the output is cleaned and
+        verified; writing to a stream needs ``format``.
     preset, key, seed, link
         As for :func:`anonymize`.
     speaker : str, optional
@@ -131,25 +148,38 @@ def anonymize_file(
         whether it needs doing): ``"file:" + SHA-256 of the file``, or ``"speaker:NAME"``. By
         default it is computed while the file is read.
     format : str, optional
-        Output format name (``wav``, ``flac``, ``aiff``, ``ogg``, ``opus``, ``mp3``); by default
-        the one ``dst``'s extension names when the input's container does not fit it, else the
-        input's own (FLAC for M4A input).
+        Output format name (``wav``, ``flac``, ``aiff``, ``ogg``, ``opus``, ``mp3``, ``m4a``); by
+        default the one ``dst``'s extension names, else (no extension) the input's own. A name
+        and an extension that disagree are an error (see :func:`deid.audio.output_format`).
+    bitrate : int, optional
+        AAC bitrate of an M4A output in bit/s; 96 kbit/s per channel by default. Other formats
+        take none.
     block_seconds : float, optional
         Files longer than this are processed in blocks of about this length, in bounded memory
         (:mod:`deid.engine`); None processes every file whole.
     edits : sequence of SpanEdit
         Spans of the output replaced after every step (see :class:`deid.engine.SpanEdit`).
     """
-    src, dst = Path(src), Path(dst)
+    from deid.audio.sink import STDOUT
+    from deid.audio.source import STDIN
+
+    src, source_at = _endpoint(src, sys.stdin.buffer, STDIN)
+    dst, sink_at = _endpoint(dst, sys.stdout.buffer, STDOUT)
     pipeline = load_preset(preset)
     key = resolve_key(key, seed=seed)
     if scope is None and link == "speaker":
         scope = speaker_scope(speaker, src)
+    if not isinstance(sink_at, Path) and format is None:
+        from deid.audio.formats import FORMATS
+
+        raise DeidError(f"writing to standard output needs --format ({', '.join(FORMATS)})")
     try:
-        with open_input(src, hash=scope is None) as source:
-            fmt, subtype = output_format(source.info, format, suffix=dst.suffix)
-            with open_output(dst, sr=source.sr, channels=source.channels, format=fmt, subtype=subtype,
-                             inputs=(src,)) as sink:
+        with open_input(source_at, hash=scope is None) as source:
+            fmt, subtype = output_format(source.info, format, suffix=dst.suffix if isinstance(sink_at, Path) else "")
+            with open_output(sink_at, sr=source.sr, channels=source.channels, format=fmt, subtype=subtype,
+                             bitrate=bitrate, inputs=(src,) if isinstance(source_at, Path) else ()) as sink:
+                if not source.exact and not source.frames:
+                    source.scan()  # a stream: its length is known once it has all arrived
                 if one_block(source.frames, source.sr, block_seconds):
                     samples = source.load()
                     check_audio(samples, source.sr)
@@ -168,4 +198,4 @@ def anonymize_file(
         if exc.path is None:
             raise type(exc)(exc.reason, src) from None
         raise
-    return FileResult(src, dst, source.info, fmt, subtype, applied, gain, sink.size, sink.sha256)
+    return FileResult(src, dst, source.info, fmt, subtype, applied, gain, sink.size, sink.sha256, sink.bitrate)

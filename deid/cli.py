@@ -134,8 +134,35 @@ SpeakerMapOpt = Annotated[
     typer.Option("--speaker-map", help="CSV of path,speaker for --link speaker (default: the parent folder's name)."),
 ]
 FormatOpt = Annotated[
-    Optional[str], typer.Option("--format", "-f", help="Output format: wav, flac, aiff, ogg, opus or mp3 (default: the input's).")
+    Optional[str],
+    typer.Option("--format", "-f", help="Output format: wav, flac, aiff, ogg, opus, mp3 or m4a (default: the output "
+                                        "name's extension, else the input's; needed for -)."),
 ]
+BitrateOpt = Annotated[
+    Optional[str],
+    typer.Option("--bitrate", "-b", help="AAC bitrate of M4A output in kbit/s, e.g. 128 or 128k [default: 96 per channel]."),
+]
+
+
+def _bitrate(text: str | None) -> int | None:
+    """``--bitrate`` in bit/s: ``128``, ``128k`` and ``128kbit/s`` all mean 128 kbit/s."""
+    import re
+
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:k|kb|kbps|kbit/s)?\s*", text, flags=re.IGNORECASE)
+    if match is None:
+        raise DeidError(f"--bitrate {text!r} is not a bitrate; give kbit/s, e.g. 96 or 128k")
+    return int(round(float(match.group(1)) * 1000))
+
+
+def _stdout_output(output: str) -> bool:
+    """Whether OUTPUT is standard output; refuses a terminal (audio bytes would garble it)."""
+    if output != "-":
+        return False
+    if sys.stdout.isatty():
+        raise DeidError("standard output is a terminal: redirect it (> out.flac) or pipe it to another command")
+    return True
 
 
 class Executor(str, Enum):
@@ -173,7 +200,12 @@ BlockOpt = Annotated[
 def _is_folder(location: str) -> bool:
     from deid.batch import is_url
 
-    return is_url(location) or Path(location).is_dir()
+    return location != "-" and (is_url(location) or Path(location).is_dir())
+
+
+def _file(location: str) -> str | None:
+    """A path for the checks of what deid writes and reads; None for standard input or output."""
+    return None if location == "-" else location
 
 
 def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bool = False, **options: object) -> int:
@@ -198,14 +230,17 @@ def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bo
 
 @app.command()
 def anonymize(
-    input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to anonymize recursively.", show_default=False)],
-    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Audio file, folder (or file:// URL) to anonymize recursively, or - for "
+                                              "standard input.", show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder, - for standard "
+                                               "output).", show_default=False)],
     preset: PresetOpt = "standard",
     key_file: KeyFileOpt = None,
     seed: SeedOpt = None,
     link: LinkOpt = Link.file,
     speaker_map: SpeakerMapOpt = None,
     format: FormatOpt = None,
+    bitrate: BitrateOpt = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
     force: ForceOpt = False,
@@ -219,9 +254,11 @@ def anonymize(
 ) -> None:
     """Anonymize INPUT into OUTPUT with a chain of voice transformations; metadata is not copied.
 
-    A folder is processed recursively into a mirrored output folder, in parallel; a rerun
-    skips outputs that are already complete. Exit code 0: all done, 2: some files failed,
-    1: nothing done.
+    The output's extension decides its format (out.mp3 is MP3), as --format does. - reads
+    standard input (WAV, AIFF, FLAC, Ogg or MP3) or writes standard output (with --format; every
+    message then goes to standard error). A folder is processed recursively into a mirrored output
+    folder, in parallel; a rerun skips outputs that are already complete. Exit code 0: all done,
+    2: some files failed, 1: nothing done.
     """
     with reporting():
         from deid.keys import resolve_key
@@ -233,23 +270,29 @@ def anonymize(
         key_note = "" if key.reproducible else _FRESH_KEY_NOTE
         protected = {"the preset": _preset_file(preset), "the speaker map": speaker_map}
         mapping = read_speaker_map(speaker_map) if speaker_map else None
+        rate = _bitrate(bitrate)
         if _is_folder(input):
             code = _run_folder(
                 input, output, mode="anonymize", note=key_note, pipeline=load_preset(preset), key=key, link=link.value,
-                speaker_for=lambda src: speaker_of(src, mapping), format=format, pattern=glob, workers=workers,
+                speaker_for=lambda src: speaker_of(src, mapping), format=format, bitrate=rate, pattern=glob, workers=workers,
                 executor=executor.value, scheduler=scheduler, force=force, rename=rename.value, rename_map=rename_map,
                 neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds, protected=protected,
             )
             raise typer.Exit(code)
         from deid.api import anonymize_file
 
-        check_writes({"the output": output}, reads={"the input": input, "the key file": key.path, **protected})
+        from deid.audio.formats import describe
+
+        to_stdout = _stdout_output(output)
+        check_writes({"the output": _file(output)}, reads={"the input": _file(input), "the key file": key.path, **protected})
         speaker = speaker_of(input, mapping) if link is Link.speaker else None
-        result = anonymize_file(
-            input, output, preset, key=key, link=link.value, speaker=speaker, format=format, block_seconds=block_seconds
-        )
+        result = anonymize_file(input, output, preset, key=key, link=link.value, speaker=speaker, format=format,
+                                bitrate=rate, block_seconds=block_seconds)
+        written = describe(result.format, result.subtype, result.bitrate)
+        if (result.input.format, result.input.subtype) != (result.format, result.subtype):
+            written += f" from {describe(result.input.format, result.input.subtype)}"
         note = f", scaled by {result.gain:.3f} to avoid clipping" if result.scaled else ""
-        typer.echo(f"{result.src} -> {result.dst} ({result.input.seconds:.2f} s, {result.format}/{result.subtype}{note})")
+        typer.echo(f"{result.src} -> {result.dst} ({result.input.seconds:.2f} s, {written}{note})", err=to_stdout)
         if key_note:
             typer.echo(key_note, err=True)
 
@@ -292,6 +335,8 @@ def strip(
             ))
         from deid.metadata import strip_file
 
+        if "-" in (input, output):
+            raise DeidError("strip rewrites a file's container and needs file names; pipes are for deid anonymize")
         check_writes({"the output": output}, reads={"the input": input, "the key file": key_file})
         report = strip_file(input, output)
         dropped = ", ".join(report.dropped) or "nothing"
@@ -467,7 +512,11 @@ def main() -> None:
         code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
         if not isinstance(exc.code, (int, type(None))):
             print(exc.code, file=sys.stderr)
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of standard output went away (reported already): nothing more can reach it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.stderr.flush()
     if "multiprocessing.resource_tracker" in sys.modules:
         # A folder run started worker processes: the interpreter's teardown releases their

@@ -2,10 +2,10 @@
 
 =========== ==========================================================================
 source.py   :func:`open_input`: every input check, the header without decoding, the content
-            hash while reading, blocks at any span (libsndfile; PyAV for M4A)
+            hash while reading, blocks at any span (libsndfile; PyAV for M4A and standard input)
 sink.py     :func:`open_output`: every output check before any work; encode, clean, verify and
-            hash in one pass, atomic rename
-formats.py  ``--format`` names, which format an output gets, extensions
+            hash in one pass, atomic rename (or, for standard output, copy out once verified)
+formats.py  one table of the containers deid writes (names, extensions), which one an output gets
 =========== ==========================================================================
 
 Audio travels as float32 of shape ``(channels, n)``.
@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from deid.audio.formats import AUDIO_EXTENSIONS, EXTENSIONS, FORMATS, OPUS_RATES, AudioInfo, extension, output_format
-from deid.audio.sink import FileSink, open_output, same_file, write_audio
+from deid.audio.formats import (AAC_RATES, AUDIO_EXTENSIONS, CONTAINERS, EXTENSIONS, FORMATS, OPUS_RATES, AudioInfo,
+                                 extension, output_format)
+from deid.audio.sink import FileSink, StreamSink, open_output, same_file, write_audio
 from deid.audio.source import Source, open_input
 
-__all__ = ["AUDIO_EXTENSIONS", "EXTENSIONS", "FORMATS", "OPUS_RATES", "Audio", "AudioInfo", "FileSink", "Source",
-           "extension", "open_input", "open_output", "output_format", "read_audio", "read_info", "same_file",
-           "write_audio"]
+__all__ = ["AAC_RATES", "AUDIO_EXTENSIONS", "CONTAINERS", "EXTENSIONS", "FORMATS", "OPUS_RATES", "Audio", "AudioInfo",
+           "FileSink", "Source", "StreamSink", "extension", "open_input", "open_output", "output_format", "read_audio",
+           "read_info", "same_file", "write_audio"]
 
 
 @dataclass

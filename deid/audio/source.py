@@ -5,10 +5,13 @@ while they are read, and then gives its audio as float32 ``(channels, n)`` at an
 
 - :class:`SndfileSource`: every container libsndfile reads (WAV, AIFF, FLAC, Ogg, MP3), opened
   once on one file descriptor; blocks are read where they lie;
-- :class:`ForwardSource`: a decoder that only goes forward (M4A through PyAV; a pipe would be
-  another). A short input is decoded into memory; a long one spills its decoded samples to an
-  anonymous temporary file in the system temp folder (unlinked at creation, so never visible and
-  gone when the process ends, even by a kill) and is read back from there.
+- :class:`ForwardSource`: a decoder that only goes forward (M4A through PyAV), decoded once. A
+  short input is kept in memory; a long one spills its decoded samples to an anonymous
+  temporary file in the system temp folder (unlinked at creation, so never visible and gone
+  when the process ends, even by a kill; scrambled under a key only the process holds) and is
+  read back from there;
+- :class:`StreamSource`: standard input (WAV, AIFF, FLAC, Ogg or MP3, by content), a forward
+  source whose length is known once it has all arrived.
 
 Checks, and where they happen: the file itself (missing, a folder, empty, unreadable) and its
 header (not audio, unsupported, a WAV or AIFF whose audio chunk is shorter than it declares) in
@@ -22,22 +25,37 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import itertools
 import mmap
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from deid.audio.formats import AudioInfo
+from deid.defaults import BLOCK_SECONDS
 from deid.errors import AudioError, DeidError
 
 #: Bytes read at once when the hash has to catch up with a reader that jumped ahead.
 _CHUNK = 1 << 20
 #: Frames decoded at a time by a sequential read.
 _BLOCK_FRAMES = 1 << 16
+#: A forward-only input up to this long is kept in memory once decoded; a longer one is spilled
+#: (the engine's one-block limit at the default block length).
+MEMORY_SECONDS = 1.25 * BLOCK_SECONDS
+#: Decoded samples beyond a declared length that are the padding of an encoder's last frame
+#: (AAC: 1024 per frame, and a frame of rounding).
+_PADDING = 2048
+#: How messages name standard input.
+STDIN = "<stdin>"
+#: The containers standard input may carry, as FFmpeg's demuxers (by deid's own sniffing).
+_STREAM_DEMUXERS = {"riff": ("wav", "WAV"), "aiff": ("aiff", "AIFF"), "flac": ("flac", "FLAC"), "ogg": ("ogg", "OGG"),
+                    "mp3": ("mp3", "MP3")}
+#: What sniffing a stream may need: its first bytes, or more behind a large ID3v2 tag.
+_SNIFF_BYTES, _SNIFF_MAX = 1 << 16, 1 << 24
 
 
 class _Reader:
@@ -260,68 +278,135 @@ class SndfileSource(Source):
         super().close()
 
 
-class ForwardSource(Source):
-    """A decoder that only goes forward (PyAV for M4A): decoded into memory, or spilled when long.
+class _Spill:
+    """Decoded samples in an anonymous temporary file of the system temp folder, scrambled.
 
-    A spill is raw float32 in an anonymous temporary file of the system temp folder, unlinked at
-    creation: it holds the decoded input, so it must never have a name anyone could find.
+    The file is unlinked at creation, so it is never visible and is gone when the process ends,
+    even by a kill. It holds the decoded input, so its bytes are also XORed with a SHAKE-256
+    keystream under a random key that lives only in this process: not even the disk blocks it
+    used hold readable audio. Written in order, read at any span.
     """
 
-    def __init__(self, path: Path, info: AudioInfo, reader: _Reader, container: Any) -> None:
+    #: Bytes of keystream per counter value.
+    _CHUNK = 1 << 16
+
+    def __init__(self, channels: int) -> None:
+        self._file = tempfile.TemporaryFile(prefix="deid-")  # noqa: SIM115 - closed by close()
+        self._key = os.urandom(32)
+        self._frame = 4 * channels
+        self._size = 0
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def _keystream(self, start: int, stop: int) -> np.ndarray:
+        first, last = start // self._CHUNK, (stop - 1) // self._CHUNK
+        stream = b"".join(hashlib.shake_256(self._key + i.to_bytes(8, "little")).digest(self._CHUNK)
+                          for i in range(first, last + 1))
+        offset = first * self._CHUNK
+        return np.frombuffer(stream, dtype=np.uint8)[start - offset: stop - offset]
+
+    def write(self, piece: np.ndarray) -> None:
+        """Append float32 ``(channels, n)`` samples."""
+        data = np.ascontiguousarray(piece.T, dtype=np.float32).view(np.uint8).reshape(-1)
+        if data.size:
+            self._file.write((data ^ self._keystream(self._size, self._size + data.size)).tobytes())
+            self._size += data.size
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        """float32 ``(channels, b - a)`` of frames ``[a, b)``, or fewer where the spill ends."""
+        start, stop = a * self._frame, min(b * self._frame, self._size)
+        if stop <= start:
+            return np.zeros((self._frame // 4, 0), dtype=np.float32)
+        self._file.flush()
+        raw = np.frombuffer(os.pread(self._file.fileno(), stop - start, start), dtype=np.uint8)
+        plain = raw ^ self._keystream(start, start + raw.size)
+        return plain.view(np.float32).reshape(-1, self._frame // 4).T.copy()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class ForwardSource(Source):
+    """A decoder that only goes forward (PyAV): decoded once, into memory or, when long, a spill.
+
+    Up to :data:`MEMORY_SECONDS` of audio is kept in memory; a longer input goes, all of it, to
+    a :class:`_Spill` as it is decoded and is read back from there, so memory stays bounded
+    however long the input. Samples come as FFmpeg decodes them, except that decoding is
+    trimmed to the length the container declares (an MP4 edit list that ends inside the last
+    AAC frame: FFmpeg drops the encoder's priming but not its padding).
+    """
+
+    def __init__(self, path: Path, info: AudioInfo, reader: Any, container: Any) -> None:
         super().__init__(path, info, reader)
         self._container = container
         self._data: np.ndarray | None = None
-        self._spill: Any = None
+        self._spill: _Spill | None = None
 
     def _blocks(self) -> Iterator[np.ndarray]:
         import av
 
         stream = self._container.streams.audio[0]
         context = stream.codec_context
-        resampler = av.AudioResampler(format="fltp", layout=context.layout.name, rate=context.sample_rate)
+        # Interleaved float: PyAV's planar arrays fail beyond seven channels.
+        resampler = av.AudioResampler(format="flt", layout=context.layout, rate=context.sample_rate)
+        pending: list[np.ndarray] = []
+        held = 0
         try:
-            self._container.seek(0)
-            for frame in self._container.decode(stream):
+            for frame in itertools.chain(self._container.decode(stream), [None]):
                 for out in resampler.resample(frame):
-                    yield self._checked(np.ascontiguousarray(out.to_ndarray(), dtype=np.float32))
-            for out in resampler.resample(None):
-                yield self._checked(np.ascontiguousarray(out.to_ndarray(), dtype=np.float32))
+                    pending.append(out.to_ndarray().reshape(-1, self.channels).T)
+                    held += pending[-1].shape[1]
+                if held >= _BLOCK_FRAMES or (frame is None and held):
+                    yield self._checked(np.ascontiguousarray(np.concatenate(pending, axis=1), dtype=np.float32))
+                    pending, held = [], 0
         except av.error.FFmpegError as exc:
             raise AudioError(f"cannot decode: {exc}", self.path) from None
-
-    def load(self) -> np.ndarray:
-        if self._data is None:
-            pieces = list(self._blocks())
-            data = np.concatenate(pieces, axis=1) if pieces else np.zeros((self.channels, 0), np.float32)
-            self._decoded(data.shape[1])
-            self._data = data
-        return self._data
 
     def scan(self) -> None:
         if self._data is not None or self._spill is not None:
             return
-        spill = tempfile.TemporaryFile(prefix="deid-")  # noqa: SIM115 - closed by close()
-        count = 0
+        limit = int(MEMORY_SECONDS * self.sr)
+        pieces: list[np.ndarray] = []
+        count, spill = 0, None
         try:
             for piece in self._blocks():
-                spill.write(np.ascontiguousarray(piece.T).tobytes())
+                if spill is None and count + piece.shape[1] > limit:
+                    spill = _Spill(self.channels)
+                    for held in pieces:
+                        spill.write(held)
+                    pieces = []
+                if spill is not None:
+                    spill.write(piece)
+                else:
+                    pieces.append(piece)
                 count += piece.shape[1]
-            spill.flush()
+            if 0 < self.info.frames < count <= self.info.frames + _PADDING:
+                count = self.info.frames  # the encoder's padding, past the end its edit list declares
             self._decoded(count)
         except BaseException:
-            spill.close()
+            if spill is not None:
+                spill.close()
             raise
-        self._spill = spill
+        if spill is not None:
+            self._spill = spill
+        else:
+            data = np.concatenate(pieces, axis=1) if pieces else np.zeros((self.channels, 0), np.float32)
+            self._data = np.ascontiguousarray(data[:, :count])
+
+    def load(self) -> np.ndarray:
+        self.scan()
+        return self._data if self._data is not None else self.read(0, self.frames)
 
     def read(self, a: int, b: int) -> np.ndarray:
+        self.scan()
         if self._data is not None:
             return self._data[:, a:b]
-        self.scan()
-        size = 4 * self.channels
-        raw = os.pread(self._spill.fileno(), (b - a) * size, a * size)
-        if len(raw) < (b - a) * size:
-            raise AudioError(f"truncated: audio ends at frame {a + len(raw) // size} of {self.frames}", self.path)
-        return np.frombuffer(raw, dtype=np.float32).reshape(-1, self.channels).T.copy()
+        b = min(b, self.frames)
+        data = self._spill.read(a, b)
+        if data.shape[1] < b - a:
+            raise AudioError(f"truncated: audio ends at frame {a + data.shape[1]} of {self.frames}", self.path)
+        return data
 
     def close(self) -> None:
         self._container.close()
@@ -330,16 +415,108 @@ class ForwardSource(Source):
         super().close()
 
 
-def open_input(path: str | Path, *, hash: bool = True) -> Source:
+class _StreamReader(io.RawIOBase):
+    """A binary stream read once, in order, hashing every byte; what was peeked is read again first.
+
+    With :meth:`watch`, the bytes found at an offset (where a WAV or AIFF header says the file
+    ends) are kept, to tell what follows the first file.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
+        self._stream, self._digest, self._peeked, self.count = stream, hashlib.sha256(), b"", 0
+        self._watch: int | None = None
+        self.after = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def watch(self, offset: int) -> None:
+        """Keep the first bytes found at `offset` in :attr:`after` (nothing may have been read but peeked)."""
+        self._watch = offset
+        self.after = self._peeked[offset:offset + _SNIFF_BYTES]
+
+    def _take(self, size: int) -> bytes:
+        data = self._stream.read(size)
+        self._digest.update(data)
+        if self._watch is not None and self.count + len(data) > self._watch and len(self.after) < _SNIFF_BYTES:
+            self.after += data[max(0, self._watch - self.count + len(self.after)):][:_SNIFF_BYTES - len(self.after)]
+        self.count += len(data)
+        return data
+
+    def peek(self, size: int) -> bytes:
+        """The stream's first `size` bytes (fewer if it is shorter), without consuming them."""
+        while len(self._peeked) < size:
+            more = self._take(size - len(self._peeked))
+            if not more:
+                break
+            self._peeked += more
+        return self._peeked[:size]
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        if self._peeked:
+            count = min(len(out), len(self._peeked))
+            out[:count] = self._peeked[:count]
+            self._peeked = self._peeked[count:]
+            return count
+        data = self._take(len(out))
+        out[:len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        """Read (and hash) what no decoder read."""
+        while self._take(_CHUNK):
+            pass
+
+    def hexdigest(self) -> str:
+        """SHA-256 of the whole stream."""
+        self.drain()
+        return self._digest.hexdigest()
+
+
+class StreamSource(ForwardSource):
+    """Audio from a stream that only goes forward (standard input): WAV, AIFF, FLAC, Ogg or MP3,
+    recognised by content and decoded by FFmpeg as it arrives.
+
+    Its length is known once all of it has arrived (:meth:`scan`, which ``anonymize_file`` calls
+    before anything else reads it). A second file after the first (WAV or AIFF files joined with
+    ``cat``), which FFmpeg would not play, is refused as it is in a file. The stream itself is
+    not closed.
+    """
+
+    def scan(self) -> None:
+        if self._data is not None or self._spill is not None:
+            return
+        from deid.metadata import NAMES, Trailing, sniff
+
+        super().scan()
+        self._reader.drain()
+        try:
+            kind = sniff(self._reader.after) if self._reader.after else ""
+        except DeidError:
+            kind = ""
+        if kind:
+            end = self._reader._watch
+            raise AudioError(Trailing(end, self._reader.count - end, ((NAMES[kind], end),), 0).reason(), self.path)
+
+    def close(self) -> None:
+        self._container.close()
+        if self._spill is not None:
+            self._spill.close()
+
+
+def open_input(path: str | Path | BinaryIO, *, hash: bool = True) -> Source:
     """Open an input for reading: every check that needs no decoding, then the header.
 
     Parameters
     ----------
-    path : str or Path
-        A WAV, AIFF, FLAC, Ogg Vorbis/Opus, MP3 or MP4/M4A file.
+    path : str, Path or binary stream
+        A WAV, AIFF, FLAC, Ogg Vorbis/Opus, MP3 or MP4/M4A file; or a stream read once, in order
+        (standard input: ``sys.stdin.buffer``), holding WAV, AIFF, FLAC, Ogg or MP3.
     hash : bool
         Hash the file's bytes as they are read (``Source.sha256``). A batch that has hashed the
-        file already passes False.
+        file already passes False. A stream is always hashed.
 
     Raises
     ------
@@ -347,6 +524,8 @@ def open_input(path: str | Path, *, hash: bool = True) -> Source:
         With a one-line reason naming the file: missing, a folder, empty, unreadable, not audio,
         unsupported, or truncated according to its header.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        return _open_stream(path)
     path = Path(path)
     size = _check_file(path)
     try:
@@ -365,6 +544,80 @@ def open_input(path: str | Path, *, hash: bool = True) -> Source:
     except BaseException:
         os.close(fd)
         raise
+
+
+def _open_stream(stream: BinaryIO) -> StreamSource:
+    """A stream's container from its first bytes (deid's own sniffing, never FFmpeg's guess), then
+    FFmpeg's demuxer for it; the length stays open until the stream has been read."""
+    import av
+
+    from deid.metadata import sniff
+    from deid.metadata.id3 import id3v2_size
+
+    path = Path(STDIN)
+    reader = _StreamReader(stream)
+    head = reader.peek(_SNIFF_BYTES)
+    if not head:
+        raise AudioError("empty input (0 bytes)", path)
+    tag = id3v2_size(head, 0) if head[:3] == b"ID3" else 0
+    if tag > _SNIFF_MAX:
+        raise AudioError(f"an ID3v2 tag of {tag} bytes opens the stream; deid reads up to {_SNIFF_MAX}", path)
+    head = reader.peek(tag + _SNIFF_BYTES) if tag else head
+    try:
+        kind = sniff(head)
+    except DeidError:
+        kind = ""
+    if kind == "mp4":
+        raise AudioError("M4A cannot be read from a pipe (its index may follow its audio); give its file name, "
+                         "or pipe WAV or FLAC", path)
+    if kind not in _STREAM_DEMUXERS:
+        raise AudioError("not a recognised audio stream (WAV, AIFF, FLAC, Ogg and MP3 can be piped)", path)
+    demuxer, container_format = _STREAM_DEMUXERS[kind]
+    declared = int.from_bytes(head[4:8], "little" if kind == "riff" else "big")
+    if kind in ("riff", "aiff") and declared not in (0, 0xFFFFFFFF):
+        reader.watch(8 + declared + (declared & 1))  # where the header says the file ends
+    try:
+        container = av.open(reader, mode="r", format=demuxer)
+    except av.error.FFmpegError as exc:
+        raise AudioError(f"cannot decode: {exc}", path) from None
+    if not container.streams.audio:
+        container.close()
+        raise AudioError("no audio stream", path)
+    context = container.streams.audio[0].codec_context
+    if kind == "riff" and _wave_format_tag(head) == 0xFFFE:
+        container_format = "WAVEX"  # WAVE_FORMAT_EXTENSIBLE, as libsndfile names it
+    info = AudioInfo(container_format, _subtype(context), context.sample_rate, context.channels, 0, decoder="ffmpeg")
+    return StreamSource(path, info, reader, container)
+
+
+def _wave_format_tag(head: bytes) -> int:
+    """The format tag of a WAV's ``fmt `` chunk, from the first bytes of the stream (0 if not there)."""
+    at = 12
+    while at + 10 <= len(head):
+        size = int.from_bytes(head[at + 4:at + 8], "little")
+        if head[at:at + 4] == b"fmt ":
+            return int.from_bytes(head[at + 8:at + 10], "little")
+        at += 8 + size + (size & 1)
+    return 0
+
+
+#: FFmpeg's decoders and the sample formats they decode to, as libsndfile names them.
+_SUBTYPES = {"vorbis": "VORBIS", "opus": "OPUS", "libopus": "OPUS", "mp3": "MPEG_LAYER_III",
+             "mp3float": "MPEG_LAYER_III", "pcm_u8": "PCM_U8", "pcm_s8": "PCM_S8", "pcm_alaw": "ALAW",
+             "pcm_mulaw": "ULAW"}
+_BY_WIDTH = {("s16", "pcm"): "PCM_16", ("s32", "pcm"): "PCM_32", ("flt", "pcm"): "FLOAT", ("dbl", "pcm"): "DOUBLE",
+             ("s16", "flac"): "PCM_16", ("s32", "flac"): "PCM_24"}
+
+
+def _subtype(context: Any) -> str:
+    """The sample format of a stream, as soundfile names it (24-bit PCM decodes to 32-bit)."""
+    name = context.name
+    if name in _SUBTYPES:
+        return _SUBTYPES[name]
+    if name.startswith("pcm_s24"):
+        return "PCM_24"
+    family = "flac" if name == "flac" else "pcm" if name.startswith("pcm_") else name
+    return _BY_WIDTH.get((context.format.name.rstrip("p"), family), name.upper())
 
 
 def _check_file(path: Path) -> int:
@@ -439,8 +692,10 @@ def _open_av(path: Path, reader: _Reader) -> ForwardSource:
         raise AudioError("no audio stream", path)
     stream = container.streams.audio[0]
     sr = stream.codec_context.sample_rate
+    # The stream's duration is its edit list's, to the sample when the time base is the rate.
     seconds = float(stream.duration * stream.time_base) if stream.duration else float(container.duration or 0) / 1e6
-    info = AudioInfo("MP4", "AAC", sr, stream.codec_context.channels, int(round(seconds * sr)), decoder="ffmpeg")
+    codec = stream.codec_context.name.upper()
+    info = AudioInfo("MP4", codec, sr, stream.codec_context.channels, int(round(seconds * sr)), decoder="ffmpeg")
     return ForwardSource(path, info, reader, container)
 
 

@@ -32,10 +32,6 @@ from deid.pipeline import Pipeline
 MODES = ("anonymize", "strip")
 EXECUTORS = ("local", "dask")
 RENAMES = ("keep", "hashed")
-#: Output extension of each input extension when the output keeps the input's format. M4A
-#: becomes FLAC (soundfile cannot write MP4); variant spellings get the usual one.
-_OUTPUT_EXTENSION = {".wave": ".wav", ".aif": ".aiff", ".aifc": ".aiff", ".oga": ".ogg", ".m4a": ".flac",
-                     ".mp4": ".flac", ".aac": ".flac"}
 
 
 @dataclass
@@ -95,20 +91,15 @@ def local_path(location: str | Path) -> Path:
 def output_name(rel: str, *, mode: str, format: str | None, rename_key: Key | None) -> str:
     """The output path of the input at ``rel`` (POSIX, relative to the output folder).
 
-    The extension is that of the output format: ``--format``'s, else the input's own. With a
+    The extension is that of the output format: ``--format``'s, else the usual one of the input's
+    container (``.wave`` gives ``.wav``, ``.mp4`` gives ``.m4a``; strip keeps the input's spelling). With a
     ``rename_key`` the name is HMAC(key, relative path) and folders are not kept, since folder
     names (speakers, dates, sites) identify as much as file names do.
     """
-    from deid.audio import FORMATS, extension
+    from deid.audio.formats import output_extension
 
     suffix = PurePosixPath(rel).suffix
-    if mode == "strip":
-        ext = suffix
-    elif format is not None:
-        fmt, subtype = FORMATS[format.lower()]
-        ext = extension(fmt, subtype or "")
-    else:
-        ext = _OUTPUT_EXTENSION.get(suffix.lower(), suffix.lower())
+    ext = output_extension(suffix, keep=True) if mode == "strip" else output_extension(suffix, format)
     if rename_key is not None:
         return rename_key.digest(f"deid-rename:{rel}").hex()[:32] + ext
     return str(PurePosixPath(rel).with_suffix(ext))
@@ -124,6 +115,7 @@ def run_batch(
     link: str = "file",
     speaker_for: Callable[[Path], str] | None = None,
     format: str | None = None,
+    bitrate: int | None = None,
     pattern: str | None = None,
     workers: int | None = None,
     executor: str = "local",
@@ -153,6 +145,8 @@ def run_batch(
         The speaker of an input path, for ``link="speaker"``.
     format : str, optional
         Output format of every file; by default each keeps its input's.
+    bitrate : int, optional
+        AAC bitrate of the M4A outputs, in bit/s (see :func:`deid.anonymize_file`).
     pattern : str, optional
         Only relative paths matching this glob are considered.
     workers : int, optional
@@ -197,13 +191,15 @@ def run_batch(
         raise DeidError("anonymize needs a preset")
     if key is None:
         raise DeidError("a batch needs a key (see deid.keys.resolve_key)")
-    if format is not None:
-        from deid.audio import FORMATS
+    from deid.audio import FORMATS
 
+    if format is not None:
         if format.lower() not in FORMATS:
             raise DeidError(f"unknown output format {format!r}; use one of {', '.join(FORMATS)}")
         if mode == "strip":
             raise DeidError("strip keeps each file's format; --format applies to anonymize")
+    if bitrate is not None and (mode == "strip" or FORMATS.get((format or "m4a").lower(), ("",))[0] != "MP4"):
+        raise DeidError("--bitrate applies to M4A (AAC) output")
     if rename == "hashed" and not key.reproducible:
         raise DeidError("--rename hashed needs a key that lasts from run to run: give --key-file, $DEID_KEY or "
                         "--seed (with a fresh random key every run would name the outputs anew, and a rerun would "
@@ -224,7 +220,7 @@ def run_batch(
     with writer_lock(out_path):
         return _run_locked(
             in_path, out_path, mode=mode, pipeline=pipeline, key=key, link=link, speaker_for=speaker_for,
-            format=format, pattern=pattern, workers=workers, executor=executor, scheduler=scheduler, force=force,
+            format=format, bitrate=bitrate, pattern=pattern, workers=workers, executor=executor, scheduler=scheduler, force=force,
             rename=rename, rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit,
             block_seconds=block_seconds, protected={**reads, **writes}, on_start=on_start, on_outcome=on_outcome,
         )
@@ -240,6 +236,7 @@ def _run_locked(
     link: str,
     speaker_for: Callable[[Path], str] | None,
     format: str | None,
+    bitrate: int | None,
     pattern: str | None,
     workers: int | None,
     executor: str,
@@ -275,6 +272,7 @@ def _run_locked(
         key=key if mode == "anonymize" else record_key,
         link=link,
         format=format.lower() if format else None,
+        bitrate=bitrate,
         force=force,
         neutral_mtime=rename == "hashed" if neutral_mtime is None else neutral_mtime,
         block_seconds=block_seconds,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from deid.audio.formats import container
 from deid.batch.manifest import Record, is_current, keyed_id, sha256_file, write_record
 from deid.errors import DeidError
 from deid.keys import Key
@@ -59,6 +60,7 @@ class Config:
     key: Key | None = None
     link: str = "file"
     format: str | None = None
+    bitrate: int | None = None
     force: bool = False
     neutral_mtime: bool = False
     block_seconds: float | None = None
@@ -117,6 +119,7 @@ def _process(task: Task, config: Config) -> Outcome:
     else:
         scope = f"file:{input_sha}"
     manifest_key = config.key if config.mode == "anonymize" else None
+    bitrate = config.bitrate if Path(task.output).suffix.lower() in container("m4a").extensions else None
     wanted = Record(
         output=task.output,
         mode=config.mode,
@@ -125,7 +128,7 @@ def _process(task: Task, config: Config) -> Outcome:
         key_id=keyed_id(manifest_key, "key", "fingerprint") if manifest_key else "",
         scope_id=keyed_id(manifest_key, "scope", scope) if config.mode == "anonymize" else "",
         link=config.link if config.mode == "anonymize" else "",
-        format=config.format or "",
+        format=(config.format or "") + (f"@{bitrate}" if bitrate else ""),
         size=0,
         sha256="",
     )
@@ -150,7 +153,7 @@ def _process(task: Task, config: Config) -> Outcome:
         # The scope comes from the hash just made, and the output's size and hash from its
         # writing: neither file is read again for them.
         result = anonymize_file(src, dst, config.pipeline, key=config.key, link=config.link, scope=scope,
-                                format=config.format, block_seconds=config.block_seconds)
+                                format=config.format, bitrate=bitrate, block_seconds=config.block_seconds)
         seconds, size, sha = result.input.seconds, result.size, result.sha256
         if config.audit:
             audit = {"applied": [a.as_dict() for a in result.applied], "gain": result.gain}

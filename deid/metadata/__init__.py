@@ -293,6 +293,9 @@ def _clean_into(src: Path, dst: Path) -> tuple[str, Rebuilt]:
     """Rebuild `src` into a verified temporary file, then move it onto `dst`."""
     with _parsed(src) as (buf, found):
         first = found[0]
+        from deid.audio.formats import check_strip_name
+
+        check_strip_name(first.kind, dst, opus=b"OpusHead" in buf[first.start:first.start + 64])
         try:
             dropped_after = _after_first(found)
             rebuilt = module(first.kind).rebuild(buf, first.parsed)
