@@ -175,7 +175,11 @@ def anonymize_file(
         raise DeidError(f"writing to standard output needs --format ({', '.join(FORMATS)})")
     try:
         with open_input(source_at, hash=scope is None) as source:
-            fmt, subtype = output_format(source.info, format, suffix=dst.suffix if isinstance(sink_at, Path) else "")
+            try:
+                fmt, subtype = output_format(source.info, format,
+                                             suffix=dst.suffix if isinstance(sink_at, Path) else "")
+            except DeidError as exc:
+                raise DeidError(exc.reason, dst) from None  # the output's name is what to change
             with open_output(sink_at, sr=source.sr, channels=source.channels, format=fmt, subtype=subtype,
                              bitrate=bitrate, inputs=(src,) if isinstance(source_at, Path) else ()) as sink:
                 if not source.exact and not source.frames:

@@ -129,7 +129,12 @@ def _info(fmt: str, subtype: str) -> AudioInfo:
     (_info("WAV", "PCM_16"), "m4a", ".m4a", ("MP4", "AAC")),
     (_info("WAV", "PCM_16"), "MP3", None, ("MP3", "MPEG_LAYER_III")),
     (_info("AIFF", "PCM_S8"), None, ".aif", ("AIFF", "PCM_S8")),
-    (_info("AIFF", "PCM_S8"), None, ".wav", ("WAV", "PCM_16")),
+    (_info("AIFF", "PCM_S8"), None, ".wav", ("WAV", "PCM_16")),     # 8-bit WAV is unsigned
+    (_info("WAV", "PCM_U8"), None, ".aiff", ("AIFF", "PCM_16")),      # 8-bit AIFF is signed
+    (_info("WAV", "ULAW"), None, ".aif", ("AIFF", "ULAW")),           # telephony companding kept
+    (_info("WAV", "ALAW"), None, "", ("WAV", "ALAW")),
+    (_info("WAV", "IMA_ADPCM"), None, ".wav", ("WAV", "PCM_16")),     # ADPCM is not re-encoded
+    (_info("WAV", "MPEG_LAYER_III"), None, ".wav", ("WAV", "PCM_16")),
     (_info("FLAC", "PCM_16"), None, ".WAV", ("WAV", "PCM_16")),
 ])
 def test_output_format_follows_name_and_extension(info: AudioInfo, name: str | None, suffix: str | None,
@@ -213,6 +218,7 @@ def test_command_line_says_what_it_wrote_and_refuses_a_lying_name(inputs: dict[s
                          ((tmp_path / "out.xyz",), "unknown output extension '.xyz'")):
         done = _cli("anonymize", inputs[".wav"], *args, "--seed", "1")
         assert done.returncode == 1 and done.stderr.count("\n") == 1 and reason in done.stderr, done
+        assert done.stderr.startswith(f"deid: error: {args[0]}: "), done.stderr  # the name to change
     assert not (tmp_path / "out.ogg").exists() and not (tmp_path / "out.xyz").exists()
 
 

@@ -33,6 +33,11 @@ class Container:
         Output names it answers to; deid names outputs with the first.
     holds : tuple of (str, str or None)
         Input (format, subtype) it takes over unchanged (subtype None: any PCM it can store).
+    samples : tuple of str
+        The sample formats a PCM container stores and keeps from any input (an input in another
+        one gets 16-bit PCM, an ADPCM or GSM WAV too). No compressed codec is among them: MP3,
+        Vorbis, Opus and AAC belong to their own containers (libsndfile claims WAV can hold MPEG
+        layer III, not that it writes it).
     reads : tuple of str
         Input extensions read as this container but never written (``.aac`` names raw ADTS).
     """
@@ -43,15 +48,20 @@ class Container:
     codec: str | None
     extensions: tuple[str, ...]
     holds: tuple[tuple[str, str | None], ...]
+    samples: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
 
 
+#: Sample formats both WAV and AIFF store; 8-bit PCM is unsigned in WAV and signed in AIFF.
+_PCM = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW")
 #: Every container deid writes. Order matters where an extension is shared: ``.ogg`` is Vorbis
 #: unless the input is Ogg Opus already, or ``--format opus`` asks for Opus.
 CONTAINERS: tuple[Container, ...] = (
-    Container("wav", "WAV", "WAV", None, (".wav", ".wave"), (("WAV", None), ("WAVEX", None))),
-    Container("flac", "FLAC", "FLAC", None, (".flac",), (("FLAC", None),)),
-    Container("aiff", "AIFF", "AIFF", None, (".aiff", ".aif", ".aifc"), (("AIFF", None),)),
+    Container("wav", "WAV", "WAV", None, (".wav", ".wave"), (("WAV", None), ("WAVEX", None)),
+              samples=("PCM_U8", *_PCM)),
+    Container("flac", "FLAC", "FLAC", None, (".flac",), (("FLAC", None),), samples=("PCM_S8", "PCM_16", "PCM_24")),
+    Container("aiff", "AIFF", "AIFF", None, (".aiff", ".aif", ".aifc"), (("AIFF", None),),
+              samples=("PCM_S8", *_PCM)),
     Container("ogg", "Ogg Vorbis", "OGG", "VORBIS", (".ogg", ".oga"), (("OGG", "VORBIS"), ("OGG", "OPUS"))),
     Container("opus", "Ogg Opus", "OGG", "OPUS", (".opus", ".ogg", ".oga"), (("OGG", "OPUS"),)),
     Container("mp3", "MP3", "MP3", "MPEG_LAYER_III", (".mp3",), (("MP3", "MPEG_LAYER_III"),)),
@@ -72,10 +82,6 @@ AAC_CHANNELS = 8
 #: AAC bitrate when none is asked, per channel; and what ``--bitrate`` may ask, per channel.
 AAC_BITRATE = 96_000
 AAC_BITRATE_RANGE = (8_000, 320_000)
-_PCM_FOR_FLAC = {"PCM_S8", "PCM_16", "PCM_24"}
-#: Sample formats another container may take over from the input; a codec (MP3, Vorbis, Opus,
-#: AAC) belongs to its own container.
-_SAMPLES = {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}
 
 
 @dataclass(frozen=True)
@@ -142,12 +148,7 @@ def _holds(found: Container, info: AudioInfo) -> bool:
 
 def _pcm(found: Container, info: AudioInfo) -> str:
     """The input's sample format where the container stores it, else 16-bit."""
-    import soundfile as sf
-
-    if (info.subtype in _SAMPLES and sf.check_format(found.format, info.subtype)
-            and (found.format != "FLAC" or info.subtype in _PCM_FOR_FLAC)):
-        return info.subtype
-    return "PCM_16"
+    return info.subtype if info.subtype in found.samples else "PCM_16"
 
 
 def output_format(info: AudioInfo, name: str | None = None, *, suffix: str | None = None) -> tuple[str, str]:
