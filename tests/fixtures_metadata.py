@@ -3,13 +3,14 @@
 Every file is made here, from a synthetic tone, with soundfile, ffmpeg, mutagen and chunks
 written by hand; nothing is checked in. Each planted value starts with `MARK`, in ASCII,
 UTF-8, UTF-16LE or UTF-16BE, and the cover picture is a JPEG whose EXIF holds an Artist and
-a GPS position.
+a GPS position. :func:`exiftool_personal` says what exiftool still finds in an output.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import shutil
 import struct
 import subprocess
@@ -24,6 +25,65 @@ MARKER_BYTES = (MARK.encode("ascii"), MARK.encode("utf-16-le"), MARK.encode("utf
 # Any embedded picture or EXIF block surviving would show these, whatever it says.
 PICTURE_BYTES = (b"Exif\0\0", b"JFIF")
 SR = 16000
+
+# Tags exiftool may show on a clean file: format parameters only, never text or dates.
+EXIFTOOL_TECHNICAL = {
+    "RIFF": {"Encoding", "NumChannels", "SampleRate", "AvgBytesPerSec", "BitsPerSample", "NumberOfSamples"},
+    "AIFF": {"CompressionType", "CompressorName", "FormatVersionTime", "NumChannels", "NumSampleFrames",
+             "SampleRate", "SampleSize"},
+    "FLAC": {"BitsPerSample", "BlockSizeMax", "BlockSizeMin", "Channels", "FrameSizeMax", "FrameSizeMin",
+             "MD5Signature", "SampleRate", "TotalSamples", "SeekTable"},
+    "MPEG": {"AudioBitrate", "AudioLayer", "ChannelMode", "CopyrightFlag", "Emphasis", "Encoder",
+             "IntensityStereo", "MPEGAudioVersion", "MSStereo", "OriginalMedia", "SampleRate", "VBRBytes",
+             "VBRFrames", "VBRScale"},
+    "Opus": {"AudioChannels", "OpusVersion", "OutputGain", "SampleRate"},
+    "Vorbis": {"AudioChannels", "NominalBitrate", "SampleRate", "Vendor", "VorbisVersion", "MaximumBitrate",
+               "MinimumBitrate"},
+    "QuickTime": {"CompatibleBrands", "CreateDate", "CurrentTime", "Duration", "MajorBrand", "MatrixStructure",
+                  "MediaData", "MediaDataOffset", "MediaDataSize", "MinorVersion", "ModifyDate", "MovieHeaderVersion",
+                  "NextTrackID", "PosterTime", "PreferredRate", "PreferredVolume", "PreviewDuration", "PreviewTime",
+                  "SelectionDuration", "SelectionTime", "TimeScale"},
+    "Track1": {"AudioBitsPerSample", "AudioChannels", "AudioFormat", "AudioSampleRate", "Balance", "ChunkOffset",
+               "HandlerType", "MatrixStructure", "MediaCreateDate", "MediaDuration", "MediaHeaderVersion",
+               "MediaLanguageCode", "MediaModifyDate", "MediaTimeScale", "SampleGroupDescription", "SampleSizes",
+               "SampleToChunk", "SampleToGroup", "TimeToSampleTable", "TrackCreateDate", "TrackDuration",
+               "TrackHeaderVersion", "TrackID", "TrackLayer", "TrackModifyDate", "TrackVolume", "Unknown_edts",
+               "Unknown_esds"},
+}
+_IGNORED_GROUPS = {"System", "ExifTool", "File", "Composite"}
+_ZERO_DATE = "0000:00:00 00:00:00"
+
+
+def _mpeg_video_lookalike(path: Path) -> bool:
+    """Whether exiftool takes this MP3 for MPEG video: it does when its first 8 KiB of coded audio
+    happen to hold a video start code (00 00 01 B3 or C0), and then reports "File format error"
+    after reading the audio header (1 or 2 of the 8 MP3 outputs of the format matrix, per run)."""
+    head = path.read_bytes()[:8192]
+    return head[:1] == b"\xff" and (b"\0\0\x01\xb3" in head or b"\0\0\x01\xc0" in head)
+
+
+def exiftool_personal(path: Path) -> list[str]:
+    """Tags `exiftool -a -G1 -u` reports beyond format parameters (empty for a clean file); an
+    error of exiftool's is a finding too, but for its MPEG-video misreading of an MP3."""
+    run = subprocess.run(["exiftool", "-j", "-a", "-G1", "-u", str(path)], capture_output=True, text=True)
+    tags = json.loads(run.stdout)[0]
+    error = tags.pop("ExifTool:Error", None)
+    found = [] if error is None or (error == "File format error" and _mpeg_video_lookalike(path)) else [
+        f"ExifTool:Error={error}"]
+    for key, value in tags.items():
+        group, _, name = key.partition(":")
+        if key == "SourceFile" or group in _IGNORED_GROUPS:
+            continue
+        text = str(value)
+        if name not in EXIFTOOL_TECHNICAL.get(group, set()):
+            found.append(f"{key}={text[:60]}")
+        elif name.endswith("Date") and text != _ZERO_DATE:
+            found.append(f"{key}={text}")
+        elif name == "Vendor" and text:
+            found.append(f"{key}={text}")
+        elif name == "Encoder" and text[:9].strip() != "LAME":
+            found.append(f"{key}={text}")
+    return found
 
 
 @dataclass

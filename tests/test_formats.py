@@ -1,5 +1,6 @@
 """The output's name decides its format (issue 11): every pair of input and output extension,
-checked on the bytes (magic), by ffprobe and soundfile, for rate, channels, length and metadata.
+checked on the bytes (magic), by ffprobe and soundfile, for rate, channels, length and metadata
+(markers, encoder strings, deid's walker and ``exiftool -a -G1 -u``).
 
 Inputs are made by ffmpeg from real speech, tagged with markers; each is anonymized into every
 output extension with the ``fast`` preset (short clips, module-scoped fixtures: the whole matrix
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import load
-from fixtures_metadata import MARK, marker_count
+from fixtures_metadata import MARK, exiftool_personal, marker_count
 
 import deid
 import deid.metadata as metadata
@@ -25,8 +26,8 @@ from deid.audio import read_audio, read_info
 from deid.audio.formats import AudioInfo, output_format
 from deid.errors import DeidError
 
-FFMPEG = shutil.which("ffmpeg") and shutil.which("ffprobe")
-pytestmark = pytest.mark.skipif(not FFMPEG, reason="needs ffmpeg and ffprobe to make and probe the files")
+TOOLS = shutil.which("ffmpeg") and shutil.which("ffprobe") and shutil.which("exiftool")
+pytestmark = pytest.mark.skipif(not TOOLS, reason="needs ffmpeg, ffprobe and exiftool to make, probe and read the files")
 
 SR, CHANNELS, SECONDS = 48000, 2, 0.8
 #: ffmpeg's encoder for each input extension.
@@ -104,6 +105,7 @@ def test_every_input_into_every_output_extension(inputs: dict[str, Path], tmp_pa
     for trace in (b"Lavf", b"Lavc", b"LAME3", b"libsndfile", b"Xiph.Org", b"libopus", b"libFLAC"):
         assert trace not in data, trace
     metadata.verify_clean(dst)
+    assert exiftool_personal(dst) == []
     assert src.read_bytes() == before
 
 

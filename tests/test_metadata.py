@@ -8,7 +8,6 @@ deid's own walker agrees.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import struct
 import subprocess
@@ -20,59 +19,12 @@ import soundfile as sf
 
 import deid.metadata as metadata
 from deid.errors import AudioError, DeidError, MetadataError
-from fixtures_metadata import (BUILDERS, CONCATENATED, HIDDEN_BUILDERS, MARK, SR, Fixture, make_concatenated,
-                               make_flac, marker_count, tone)
+from fixtures_metadata import (BUILDERS, CONCATENATED, HIDDEN_BUILDERS, MARK, SR, Fixture, exiftool_personal,
+                               make_concatenated, make_flac, marker_count, tone)
 
 FORMATS = list(BUILDERS)
 EXIFTOOL = shutil.which("exiftool")
 FFMPEG = shutil.which("ffmpeg")
-
-# Tags exiftool may show on a clean file: format parameters only, never text or dates.
-EXIFTOOL_TECHNICAL = {
-    "RIFF": {"Encoding", "NumChannels", "SampleRate", "AvgBytesPerSec", "BitsPerSample", "NumberOfSamples"},
-    "AIFF": {"CompressionType", "CompressorName", "FormatVersionTime", "NumChannels", "NumSampleFrames",
-             "SampleRate", "SampleSize"},
-    "FLAC": {"BitsPerSample", "BlockSizeMax", "BlockSizeMin", "Channels", "FrameSizeMax", "FrameSizeMin",
-             "MD5Signature", "SampleRate", "TotalSamples", "SeekTable"},
-    "MPEG": {"AudioBitrate", "AudioLayer", "ChannelMode", "CopyrightFlag", "Emphasis", "Encoder",
-             "IntensityStereo", "MPEGAudioVersion", "MSStereo", "OriginalMedia", "SampleRate", "VBRBytes",
-             "VBRFrames", "VBRScale"},
-    "Opus": {"AudioChannels", "OpusVersion", "OutputGain", "SampleRate"},
-    "Vorbis": {"AudioChannels", "NominalBitrate", "SampleRate", "Vendor", "VorbisVersion", "MaximumBitrate",
-               "MinimumBitrate"},
-    "QuickTime": {"CompatibleBrands", "CreateDate", "CurrentTime", "Duration", "MajorBrand", "MatrixStructure",
-                  "MediaData", "MediaDataOffset", "MediaDataSize", "MinorVersion", "ModifyDate", "MovieHeaderVersion",
-                  "NextTrackID", "PosterTime", "PreferredRate", "PreferredVolume", "PreviewDuration", "PreviewTime",
-                  "SelectionDuration", "SelectionTime", "TimeScale"},
-    "Track1": {"AudioBitsPerSample", "AudioChannels", "AudioFormat", "AudioSampleRate", "Balance", "ChunkOffset",
-               "HandlerType", "MatrixStructure", "MediaCreateDate", "MediaDuration", "MediaHeaderVersion",
-               "MediaLanguageCode", "MediaModifyDate", "MediaTimeScale", "SampleGroupDescription", "SampleSizes",
-               "SampleToChunk", "SampleToGroup", "TimeToSampleTable", "TrackCreateDate", "TrackDuration",
-               "TrackHeaderVersion", "TrackID", "TrackLayer", "TrackModifyDate", "TrackVolume", "Unknown_edts",
-               "Unknown_esds"},
-}
-_IGNORED_GROUPS = {"System", "ExifTool", "File", "Composite"}
-_ZERO_DATE = "0000:00:00 00:00:00"
-
-
-def exiftool_personal(path: Path) -> list[str]:
-    """Tags `exiftool -a -G1 -u` reports beyond format parameters (empty for a clean file)."""
-    run = subprocess.run(["exiftool", "-j", "-a", "-G1", "-u", str(path)], capture_output=True, text=True, check=True)
-    found = []
-    for key, value in json.loads(run.stdout)[0].items():
-        group, _, name = key.partition(":")
-        if key == "SourceFile" or group in _IGNORED_GROUPS:
-            continue
-        text = str(value)
-        if name not in EXIFTOOL_TECHNICAL.get(group, set()):
-            found.append(f"{key}={text[:60]}")
-        elif name.endswith("Date") and text != _ZERO_DATE:
-            found.append(f"{key}={text}")
-        elif name == "Vendor" and text:
-            found.append(f"{key}={text}")
-        elif name == "Encoder" and text[:9].strip() != "LAME":
-            found.append(f"{key}={text}")
-    return found
 
 
 def assert_clean(path: Path, *, written: bool = True) -> None:
