@@ -65,12 +65,14 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=3, help="independent base keys per system (the spread)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=2, help="extra training runs for the trained attackers")
-    parser.add_argument("--retrain-minutes", type=float, default=5.0, help="per system and key, over all folds")
-    parser.add_argument("--retrain-loss", choices=LOSSES, default="ge2e")
+    parser.add_argument("--retrain-minutes", type=float, default=10.0, help="time cap per system and key, over all folds")
+    parser.add_argument("--retrain-steps", type=int, default=100, help="fine-tuning steps per fold")
+    parser.add_argument("--retrain-loss", choices=LOSSES, default="aam")
     parser.add_argument("--no-asr", action="store_true", help="skip the WER")
     parser.add_argument("--no-quality", action="store_true", help="skip DNSMOS")
     parser.add_argument("--json", type=Path, help="every report, one per system and key")
     parser.add_argument("--markdown", type=Path, help="the spread table, rewritten after every system")
+    parser.add_argument("--cache", type=Path, help="keep the originals' measurements here and reuse them")
     parser.add_argument("--list-variants", action="store_true")
     args = parser.parse_args()
 
@@ -88,8 +90,9 @@ def main() -> None:
         folds=args.folds,
         runs=args.runs,
         retrain_minutes=args.retrain_minutes,
-        retrain=RetrainSettings(loss=args.retrain_loss),
+        retrain=RetrainSettings(loss=args.retrain_loss, steps=args.retrain_steps),
         quality=not args.no_quality,
+        cache=args.cache,
         console=console,
     )
     console.log(f"originals ready in {time.perf_counter() - start:.0f} s ({evaluation.seconds:.0f} s of speech)")

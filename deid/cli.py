@@ -289,12 +289,15 @@ def evaluate(
         float,
         typer.Option(
             "--retrain-minutes",
-            help="Time for fine-tuning the speaker encoder on anonymized speech, over all folds (0: skip that attacker).",
+            help="Most time for fine-tuning the speaker encoder on anonymized speech, over all folds (0: skip that attacker).",
         ),
-    ] = 5.0,
+    ] = 10.0,
+    retrain_steps: Annotated[
+        int, typer.Option("--retrain-steps", help="Fine-tuning steps (64 partials each) per fold, within that time.")
+    ] = 100,
     retrain_loss: Annotated[
-        str, typer.Option("--retrain-loss", help="Fine-tuning loss: ge2e or aam (additive-margin softmax).")
-    ] = "ge2e",
+        str, typer.Option("--retrain-loss", help="Fine-tuning loss: aam (additive-margin softmax) or ge2e.")
+    ] = "aam",
     no_quality: Annotated[bool, typer.Option("--no-quality", help="Skip the DNSMOS listening-quality scores.")] = False,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the figures as JSON.")] = None,
     plot: Annotated[
@@ -334,7 +337,7 @@ def evaluate(
             runs=runs,
             key=base.digest("deid-evaluate"),
             retrain_minutes=retrain_minutes,
-            retrain=RetrainSettings(loss=retrain_loss),
+            retrain=RetrainSettings(loss=retrain_loss, steps=retrain_steps),
             quality=not no_quality,
             console=Console(stderr=True),
         )

@@ -58,15 +58,15 @@ class RetrainSettings:
         The ``aam`` loss's cosine margin and logit scale.
     """
 
-    steps: int = 200
-    seconds: float = 60.0
-    loss: str = "ge2e"
+    steps: int = 100
+    seconds: float = 600.0
+    loss: str = "aam"
     speakers: int = 16
     partials: int = 4
-    learning_rate: float = 1e-4
+    learning_rate: float = 3e-4
     holdout: float = 0.2
-    validate_every: int = 10
-    patience: int = 4
+    validate_every: int = 20
+    patience: int = 3
     margin: float = 0.2
     scale: float = 30.0
 

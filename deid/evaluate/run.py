@@ -121,6 +121,10 @@ class Evaluation:
         How the encoder is fine-tuned; its ``seconds`` is set from `retrain_minutes`.
     quality : bool
         Rate listening quality with DNSMOS.
+    cache : str or Path, optional
+        A file that keeps what was measured on the originals (encoder input, F0, DNSMOS,
+        transcripts), reused when the clips, the ASR and the quality setting are the same;
+        transcribing the originals is the slowest part of setting up.
     console : rich Console, optional
         Where to show progress; nothing is shown without one.
     """
@@ -136,6 +140,7 @@ class Evaluation:
         retrain_minutes: float = 0.0,
         retrain: RetrainSettings | None = None,
         quality: bool = True,
+        cache: str | Path | None = None,
         console: Console | None = None,
     ) -> None:
         self.clips = list(clips)
@@ -159,14 +164,34 @@ class Evaluation:
             load_transcriber(None if asr == "auto" else asr) if isinstance(asr, (str, Path)) else asr
         )
         self.meter = QualityMeter() if quality else None
-        self.original_features = self._features(self.audio, "embedding originals")
-        self.original_embeddings = embed_features(self.encoder.model, self.original_features)
-        self.original_f0 = [f0_tools.f0_contour(y, sr) for y, sr in self._progress(self.audio, "tracking F0")]
-        self.original_quality = None if self.meter is None else self.meter.score_all(self._progress(self.audio, "rating originals"))
         self.asr_batches = batches([y.size / sr for y, sr in self.audio])
-        self.original_text: list[str] | None = None
-        if self.transcriber is not None:
-            self.original_text = self._transcribe(self.transcriber, self.audio, "transcribing originals")
+        originals = _load_cache(cache, self._cache_tag()) if cache is not None else None
+        if originals is None:
+            originals = self._measure_originals()
+            if cache is not None:
+                _save_cache(cache, self._cache_tag(), originals)
+        self.original_features = originals["features"]
+        self.original_embeddings = embed_features(self.encoder.model, self.original_features)
+        self.original_f0 = originals["f0"]
+        self.original_quality = originals["quality"]
+        self.original_text = originals["text"]
+
+    def _cache_tag(self) -> str:
+        """What the cached originals were measured on: the clips' contents, the ASR, the quality meter."""
+        digest = hashlib.blake2b(digest_size=16)
+        for y, sr in self.audio:
+            digest.update(str(sr).encode())
+            digest.update(np.ascontiguousarray(y).tobytes())
+        asr = self.transcriber.name if self.transcriber is not None else "no-asr"
+        return f"{digest.hexdigest()}|{asr}|quality={self.meter is not None}"
+
+    def _measure_originals(self) -> dict[str, Any]:
+        return {
+            "features": self._features(self.audio, "embedding originals"),
+            "f0": [f0_tools.f0_contour(y, sr) for y, sr in self._progress(self.audio, "tracking F0")],
+            "quality": None if self.meter is None else self.meter.score_all(self._progress(self.audio, "rating originals")),
+            "text": None if self.transcriber is None else self._transcribe(self.transcriber, self.audio, "transcribing originals"),
+        }
 
     @property
     def seconds(self) -> float:
@@ -298,3 +323,25 @@ class Evaluation:
         if self.console is None:
             return items
         return track(items, description=what, console=self.console, transient=True)
+
+
+def _load_cache(path: str | Path, tag: str) -> dict[str, Any] | None:
+    """The originals' measurements kept in `path`, if they were made on the same clips and models."""
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            data = pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError):
+        return None
+    return data["originals"] if isinstance(data, dict) and data.get("tag") == tag else None
+
+
+def _save_cache(path: str | Path, tag: str, originals: dict[str, Any]) -> None:
+    import pickle
+
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as f:
+        pickle.dump({"tag": tag, "originals": originals}, f)
+    partial.replace(path)
