@@ -88,10 +88,12 @@ def test_finetune_leaves_the_public_encoder_alone_and_keeps_the_best_checkpoint(
     encoder = SpeakerEncoder()
     features = [encoder.features(*load_mono(c.path)) for c in clips]
     before = {k: v.clone() for k, v in encoder.model.state_dict().items()}
-    settings = RetrainSettings(seconds=20.0, speakers=4, partials=4, validate_every=2, patience=100)
+    settings = RetrainSettings(steps=7, seconds=60.0, speakers=4, partials=4, validate_every=2, patience=100)
     net, log = finetune(encoder.model, [features, features], np.array([c.speaker for c in clips]),
                         settings=settings, rng=np.random.default_rng(0))
     assert all(torch.equal(before[k], v) for k, v in encoder.model.state_dict().items())
     assert log.steps >= 2 and log.validation[0][0] == 0
+    # The last step is validated too, whether or not the budget is a multiple of validate_every.
+    assert log.validation[-1][0] == log.steps
     best = min(eer for _, eer in log.validation)
     assert dict(log.validation)[log.best_step] == best

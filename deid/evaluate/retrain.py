@@ -50,8 +50,9 @@ class RetrainSettings:
     holdout : float
         Share of the training speakers held out to choose the checkpoint (at least two).
     validate_every : int
-        Steps between validations; the best validation EER (the public encoder's included,
-        so fine-tuning can never make the attacker worse than not fine-tuning) is kept.
+        Steps between validations (the last step is always validated); the best validation EER
+        (the public encoder's included, so fine-tuning can never make the attacker worse than
+        not fine-tuning) is kept.
     patience : int
         Validations without improvement before stopping early.
     margin, scale : float
@@ -201,6 +202,12 @@ def finetune(
                 stale += 1
                 if stale >= settings.patience:
                     break
+    if step % settings.validate_every and step > history[-1][0]:
+        # The steps since the last validation count too (a budget that is not a multiple of it).
+        eer = validate(net)
+        history.append((step, eer))
+        if eer < best_eer:
+            best_state, best_step = copy.deepcopy(net.state_dict()), step
     net.load_state_dict(best_state)
     net.eval()
     return net, RetrainLog(step, time.perf_counter() - start, history, best_step)
