@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from enum import Enum
@@ -41,12 +42,27 @@ class Link(str, Enum):
 
 
 def _err(message: str) -> None:
-    typer.echo(f"deid: error: {message}", err=True)
+    from deid.paths import printable
+
+    typer.echo(f"deid: error: {printable(message)}", err=True)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it ends as an interrupt does."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
 
 
 @contextlib.contextmanager
 def reporting() -> Iterator[None]:
-    """Turn a DeidError into one line on stderr and exit code 1 (a traceback only with --debug)."""
+    """Turn a DeidError into one line on stderr and exit code 1 (a traceback only with --debug).
+
+    Ctrl-C and SIGTERM end the command the same way: one line, the workers of a folder run
+    stopped, exit code 130 or 143.
+    """
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         yield
     except DeidError as exc:
@@ -54,9 +70,34 @@ def reporting() -> Iterator[None]:
             raise
         _err(str(exc))
         raise typer.Exit(1) from None
+    except Terminated:
+        _err("terminated")
+        raise typer.Exit(143) from None
     except KeyboardInterrupt:
         _err("interrupted")
         raise typer.Exit(130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+_FRESH_KEY_NOTE = "note: no --key-file, $DEID_KEY or --seed: a fresh random key was used; this output cannot be reproduced."
+
+
+def _preset_file(preset: str) -> Path | None:
+    """The file a --preset names (a shipped one or the user's), so that nothing overwrites it."""
+    from deid.presets import preset_path
+
+    try:
+        return preset_path(preset)
+    except DeidError:
+        return None
 
 
 def _version(value: bool) -> None:
@@ -135,13 +176,22 @@ def _is_folder(location: str) -> bool:
     return is_url(location) or Path(location).is_dir()
 
 
-def _run_folder(input: str, output: str, *, mode: str, quiet: bool = False, **options: object) -> int:
-    """Run a folder through :func:`deid.batch.run_batch`, show progress and the summary; returns the exit code."""
+def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bool = False, **options: object) -> int:
+    """Run a folder through :func:`deid.batch.run_batch`, show progress and the summary; returns the exit code.
+
+    `note` is printed once every setting has been checked, as the work starts.
+    """
     from deid.batch import run_batch
     from deid.batch.report import print_summary, progress_bar
 
     with progress_bar(enabled=not quiet and sys.stderr.isatty()) as bar:
-        summary = run_batch(input, output, mode=mode, on_start=bar.start, on_outcome=bar.update, **options)
+
+        def start(total: int) -> None:
+            if note:
+                typer.echo(note, err=True)
+            bar.start(total)
+
+        summary = run_batch(input, output, mode=mode, on_start=start, on_outcome=bar.update, **options)
     print_summary(summary, verb="anonymized" if mode == "anonymize" else "stripped")
     return summary.exit_code
 
@@ -175,36 +225,46 @@ def anonymize(
     """
     with reporting():
         from deid.keys import resolve_key
+        from deid.paths import check_writes
         from deid.presets import load_preset
         from deid.speakers import read_speaker_map, speaker_of
 
         key = resolve_key(key_file=key_file, seed=seed)
-        if not key.reproducible:
-            typer.echo("note: no --key-file, $DEID_KEY or --seed: a fresh random key was used; this output cannot be reproduced.", err=True)
+        key_note = "" if key.reproducible else _FRESH_KEY_NOTE
+        protected = {"the preset": _preset_file(preset), "the speaker map": speaker_map}
         mapping = read_speaker_map(speaker_map) if speaker_map else None
         if _is_folder(input):
             code = _run_folder(
-                input, output, mode="anonymize", pipeline=load_preset(preset), key=key, link=link.value,
+                input, output, mode="anonymize", note=key_note, pipeline=load_preset(preset), key=key, link=link.value,
                 speaker_for=lambda src: speaker_of(src, mapping), format=format, pattern=glob, workers=workers,
                 executor=executor.value, scheduler=scheduler, force=force, rename=rename.value, rename_map=rename_map,
-                neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds,
+                neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds, protected=protected,
             )
             raise typer.Exit(code)
         from deid.api import anonymize_file
 
+        check_writes({"the output": output}, reads={"the input": input, "the key file": key.path, **protected})
         speaker = speaker_of(input, mapping) if link is Link.speaker else None
         result = anonymize_file(
             input, output, preset, key=key, link=link.value, speaker=speaker, format=format, block_seconds=block_seconds
         )
         note = f", scaled by {result.gain:.3f} to avoid clipping" if result.scaled else ""
         typer.echo(f"{result.src} -> {result.dst} ({result.input.seconds:.2f} s, {result.format}/{result.subtype}{note})")
+        if key_note:
+            typer.echo(key_note, err=True)
 
 
 @app.command()
 def strip(
     input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to strip recursively.", show_default=False)],
     output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
-    key_file: KeyFileOpt = None,
+    key_file: Annotated[
+        Optional[Path],
+        typer.Option("--key-file", help="Secret key for --rename hashed (else $DEID_KEY)."),
+    ] = None,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", help="Non-secret reproducible seed for --rename hashed (demos, tests).")
+    ] = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
     force: ForceOpt = False,
@@ -220,16 +280,19 @@ def strip(
     --rename hashed).
     """
     with reporting():
+        from deid.paths import check_writes
+
         if _is_folder(input):
             from deid.keys import resolve_key
 
             raise typer.Exit(_run_folder(
-                input, output, mode="strip", key=resolve_key(key_file=key_file), pattern=glob, workers=workers,
-                executor=executor.value, scheduler=scheduler, force=force, rename=rename.value, rename_map=rename_map,
-                neutral_mtime=neutral_mtime,
+                input, output, mode="strip", key=resolve_key(key_file=key_file, seed=seed), pattern=glob,
+                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
+                rename_map=rename_map, neutral_mtime=neutral_mtime,
             ))
         from deid.metadata import strip_file
 
+        check_writes({"the output": output}, reads={"the input": input, "the key file": key_file})
         report = strip_file(input, output)
         dropped = ", ".join(report.dropped) or "nothing"
         typer.echo(f"{report.src} -> {report.dst} ({report.container}; dropped: {dropped})")
@@ -305,34 +368,44 @@ def evaluate(
             write_plot(report, plot)
 
 
+#: Rows of the inspect table per file; a file with more fields (a stack of thousands of tags)
+#: is summed up after them, and ``--json`` lists everything.
+TABLE_ROWS = 200
+
+
 @app.command()
 def inspect(
-    files: Annotated[list[Path], typer.Argument(help="Audio files to inspect.", show_default=False)],
+    files: Annotated[
+        list[Path], typer.Argument(help="Audio files to inspect.", show_default=False, readable=False)
+    ],
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     all_fields: Annotated[bool, typer.Option("--all", help="Also list technical fields (sample rate, codec...).")] = False,
 ) -> None:
     """Show what FILES would leak: every metadata field by container, with pictures and their EXIF/GPS.
 
-    Exit code 0 when every file is clean, 2 when any carries personal metadata, 1 on errors.
+    Exit code 0 when every file is clean, 2 when any carries personal metadata, 1 when a file
+    cannot be read (an unreadable file is never reported as clean).
     """
     import json
 
     from deid.metadata import inspect_file
+    from deid.paths import printable
 
     results: dict[str, list[dict[str, object]]] = {}
     failed = leaking = 0
-    for path in files:
-        try:
-            fields = inspect_file(path)
-        except DeidError as exc:
-            _err(str(exc))
-            failed += 1
-            continue
-        shown = [f for f in fields if all_fields or f.personal]
-        leaking += any(f.personal for f in fields)
-        results[str(path)] = [
-            {"container": f.container, "field": f.field, "value": f.value, "personal": f.personal} for f in shown
-        ]
+    with reporting():
+        for path in files:
+            try:
+                fields = inspect_file(path)
+            except DeidError as exc:
+                _err(str(exc))
+                failed += 1
+                continue
+            shown = [f for f in fields if all_fields or f.personal]
+            leaking += any(f.personal for f in fields)
+            results[printable(str(path))] = [
+                {"container": f.container, "field": f.field, "value": f.value, "personal": f.personal} for f in shown
+            ]
     if json_out:
         typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
     else:
@@ -342,14 +415,17 @@ def inspect(
         console = Console()
         for name, rows in results.items():
             if not rows:
-                console.print(f"{name}: no personal metadata")
+                console.print(f"{name}: no personal metadata", markup=False)
                 continue
             table = Table(title=name, title_justify="left")
             for column in ("container", "field", "value"):
                 table.add_column(column, overflow="fold")
-            for row in rows:
+            for row in rows[:TABLE_ROWS]:
                 table.add_row(str(row["container"]), str(row["field"]), str(row["value"]), style=None if row["personal"] else "dim")
             console.print(table)
+            if len(rows) > TABLE_ROWS:
+                console.print(f"{name}: ... and {len(rows) - TABLE_ROWS} more fields (deid inspect --json lists them all)",
+                              markup=False)
     raise typer.Exit(1 if failed else 2 if leaking else 0)
 
 

@@ -18,18 +18,26 @@ import numpy as np
 from deid.errors import DeidError
 
 ENV_VAR = "DEID_KEY"
+#: Fewest bytes a secret key from a file or ``$DEID_KEY`` may have. Whoever holds an output and
+#: the preset can try every possible key against it; 16 bytes of random data (128 bits) put
+#: that out of reach, a few letters do not.
+MIN_KEY_BYTES = 16
 
 
 class Key:
-    """A secret key. Its repr and str never show the bytes, so it cannot leak into logs."""
+    """A secret key. Its repr and str never show the bytes, so it cannot leak into logs.
 
-    __slots__ = ("_secret", "origin")
+    ``path`` is the key file it was read from, if any: deid never writes over that file.
+    """
 
-    def __init__(self, secret: bytes, origin: str) -> None:
+    __slots__ = ("_secret", "origin", "path")
+
+    def __init__(self, secret: bytes, origin: str, path: Path | None = None) -> None:
         if not secret:
             raise DeidError(f"the key from {origin} is empty")
         self._secret = bytes(secret)
         self.origin = origin
+        self.path = path
 
     def __repr__(self) -> str:
         return f"Key(<secret from {self.origin}>)"
@@ -44,11 +52,15 @@ class Key:
 
     def __reduce__(self) -> tuple:
         # Worker processes need the key; pickling keeps it in memory between our own processes.
-        return (Key, (self._secret, self.origin))
+        return (Key, (self._secret, self.origin, self.path))
 
     def digest(self, scope: str) -> bytes:
-        """HMAC-SHA256 of ``scope`` under this key."""
-        return hmac.new(self._secret, scope.encode("utf-8"), hashlib.sha256).digest()
+        """HMAC-SHA256 of ``scope`` under this key.
+
+        A scope may hold a file name that is not valid UTF-8 (a folder copied from another
+        system): its original bytes are hashed, as ``os.fsencode`` gives them back.
+        """
+        return hmac.new(self._secret, scope.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
 
     @property
     def reproducible(self) -> bool:
@@ -67,12 +79,13 @@ class Key:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Key:
-        """The contents of a key file, with surrounding whitespace removed."""
+        """The contents of a key file, with surrounding whitespace removed (at least `MIN_KEY_BYTES`)."""
         try:
             data = Path(path).read_bytes().strip()
         except OSError as exc:
             raise DeidError(f"cannot read key file: {exc.strerror or exc}", path) from None
-        return cls(data, "the key file")
+        _check_length(data, "the key file", path)
+        return cls(data, "the key file", Path(path))
 
 
 def resolve_key(
@@ -96,8 +109,18 @@ def resolve_key(
     if seed is not None:
         return Key.from_seed(seed)
     if os.environ.get(ENV_VAR):
-        return Key(os.environ[ENV_VAR].encode("utf-8"), f"${ENV_VAR}")
+        # Stripped as a key file is, so that `export DEID_KEY=$(cat keyfile)` is the same key.
+        secret = os.environ[ENV_VAR].strip().encode("utf-8", "surrogateescape")
+        _check_length(secret, f"${ENV_VAR}")
+        return Key(secret, f"${ENV_VAR}")
     return Key.fresh()
+
+
+def _check_length(secret: bytes, origin: str, path: str | Path | None = None) -> None:
+    if len(secret) < MIN_KEY_BYTES:
+        raise DeidError(f"{origin} holds {len(secret)} byte(s); a secret key needs at least {MIN_KEY_BYTES} "
+                        "(whoever holds an output could try every shorter key): make one with "
+                        "`head -c 32 /dev/urandom | base64 > deid.key`", path)
 
 
 def rng_for(key: Key, scope: str) -> np.random.Generator:

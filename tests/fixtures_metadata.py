@@ -274,3 +274,155 @@ BUILDERS = {
 def marker_count(data: bytes) -> int:
     """How many times any marker encoding, or any trace of a JPEG/EXIF block, occurs in `data`."""
     return sum(data.count(m) for m in MARKER_BYTES + PICTURE_BYTES)
+
+
+# Hidden bytes in the structures strip keeps (issue 14, item 2): each fixture is a clean file
+# whose kept structure carries a marker where no field explains it.
+
+def _riff(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    body = b"WAVE" + b"".join(_chunk(cid, payload) for cid, payload in chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    chunks, pos = [], 12
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        chunks.append((cid, data[pos + 8:pos + 8 + size]))
+        pos += 8 + size + (size & 1)
+    return chunks
+
+
+def make_wav_fmt_extension(folder: Path) -> Fixture:
+    """A PCM WAV whose ``fmt `` carries an extension (cbSize 22) that holds a marker."""
+    ref = _write_tone(folder / "fmt-ext.ref.wav", "WAV", "PCM_16", channels=2)
+    chunks = _riff_chunks(ref.read_bytes())
+    hidden = f"{MARK}-fmt-extension".encode().ljust(22, b"\0")
+    chunks = [(cid, payload + struct.pack("<H", 22) + hidden if cid == b"fmt " else payload) for cid, payload in chunks]
+    path = folder / "fmt-ext.wav"
+    path.write_bytes(_riff(chunks))
+    return Fixture("wav-fmt-extension", path, ref, [f"{MARK}-fmt-extension"])
+
+
+def make_wav_extensible_tail(folder: Path) -> Fixture:
+    """A WAVE_FORMAT_EXTENSIBLE WAV with bytes after its fields in ``fmt `` and after the count in ``fact``."""
+    ref = _write_tone(folder / "wavex.ref.wav", "WAVEX", "PCM_24", channels=2)
+    chunks = []
+    for cid, payload in _riff_chunks(ref.read_bytes()):
+        if cid == b"fmt ":
+            payload += f"{MARK}-fmt-tail".encode()
+        if cid == b"fact":
+            payload += f"{MARK}-fact-tail".encode()
+        chunks.append((cid, payload))
+    path = folder / "wavex.wav"
+    path.write_bytes(_riff(chunks))
+    return Fixture("wav-extensible", path, ref, [f"{MARK}-fmt-tail", f"{MARK}-fact-tail"])
+
+
+def make_flac_seektable(folder: Path) -> Fixture:
+    """A FLAC whose SEEKTABLE holds one true seek point, one made of marker bytes, and a marker after them."""
+    ref = _write_tone(folder / "seek.ref.flac", "FLAC", "PCM_16", channels=2)
+    data = ref.read_bytes()
+    block = int.from_bytes(data[8:10], "big")  # STREAMINFO's minimum block size: the first frame's
+    table = struct.pack(">QQH", 0, 0, block) + MARK.encode() * 2 + b"SK" + f"{MARK}-seek".encode()
+    last = data[4] & 0x80
+    path = folder / "seek.flac"
+    path.write_bytes(data[:4] + bytes([data[4] & 0x7F]) + data[5:42] + bytes([3 | last])
+                     + len(table).to_bytes(3, "big") + table + data[42:])
+    return Fixture("flac-seektable", path, ref, [MARK, f"{MARK}-seek"])
+
+
+def _crc16_arc(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def make_mp3_info_spare(folder: Path) -> Fixture:
+    """An MP3 whose Info frame holds markers in its side information (with the LAME checksum made
+    to match again) and in the spare bytes after the LAME tag."""
+    ref = _write_tone(folder / "info.ref.mp3", "MP3", "MPEG_LAYER_III", channels=1)
+    data = bytearray(ref.read_bytes())
+    info = data.find(b"Info") if data.find(b"Info") >= 0 else data.find(b"Xing")
+    lame = data.find(b"LAME", info)
+    assert info > 4 and lame > info, "libsndfile writes an Info frame with a LAME tag"
+    side = MARK.encode()
+    data[info - len(side):info] = side
+    data[lame + 34:lame + 36] = struct.pack(">H", _crc16_arc(bytes(data[:lame + 34])))
+    tail = f"{MARK}-info".encode()
+    data[lame + 36:lame + 36 + len(tail)] = tail
+    path = folder / "info.mp3"
+    path.write_bytes(bytes(data))
+    return Fixture("mp3-info-spare", path, ref, [MARK, f"{MARK}-info"])
+
+
+def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """(type, start, end) of the MP4 boxes in data[start:end] (32-bit sizes only, as ffmpeg writes)."""
+    found, pos = [], start
+    while pos + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        found.append((kind, pos, pos + size))
+        pos += size
+    return found
+
+
+def make_m4a_stsd_box(folder: Path) -> Fixture:
+    """An AAC M4A whose ``mp4a`` sample entry holds an extra box after ``esds`` with a marker."""
+    ref = folder / "stsd.ref.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=300:d=1", "-ar", "16000", "-c:a", "aac",
+                    "-b:a", "48k", "-map_metadata", "-1", "-fflags", "+bitexact", str(ref)], check=True)
+    data = bytearray(ref.read_bytes())
+    chain, start, end = [], 0, len(data)
+    for kind, header in ((b"moov", 8), (b"trak", 8), (b"mdia", 8), (b"minf", 8), (b"stbl", 8), (b"stsd", 16),
+                         (b"mp4a", 36)):
+        box = next(b for b in _boxes(data, start, end) if b[0] == kind)
+        chain.append(box)
+        start, end = box[1] + header, box[2]
+    assert _boxes(data, 0, len(data))[-1][0] == b"moov", "ffmpeg puts moov last: growing it moves no sample"
+    hidden = f"{MARK}-stsd-box".encode()
+    extra = struct.pack(">I", 8 + len(hidden)) + b"zzzz" + hidden
+    for _kind, box_start, _box_end in chain:
+        size = struct.unpack(">I", data[box_start:box_start + 4])[0]
+        data[box_start:box_start + 4] = struct.pack(">I", size + len(extra))
+    mp4a_end = chain[-1][2]
+    path = folder / "stsd.m4a"
+    path.write_bytes(bytes(data[:mp4a_end]) + extra + bytes(data[mp4a_end:]))
+    return Fixture("m4a-stsd-box", path, ref, [f"{MARK}-stsd-box"])
+
+
+HIDDEN_BUILDERS = {
+    "wav-fmt-extension": make_wav_fmt_extension,
+    "wav-extensible": make_wav_extensible_tail,
+    "flac-seektable": make_flac_seektable,
+    "mp3-info-spare": make_mp3_info_spare,
+    "m4a-stsd-box": make_m4a_stsd_box,
+}
+
+
+# Files that hold more than one audio stream (items 2 and 7): decoders play only the first.
+
+def _joined(folder: Path, name: str, first: Path, second: Path) -> Path:
+    path = folder / name
+    path.write_bytes(first.read_bytes() + second.read_bytes())
+    return path
+
+
+def make_concatenated(folder: Path, kind: str) -> tuple[Path, tuple[Path, Path]]:
+    """Two copies of a tagged file joined with ``cat`` (or, for ``ogg-chained``, two different
+    streams, the second tagged); returns the joined file and its two parts."""
+    sub = folder / kind
+    sub.mkdir(exist_ok=True)
+    if kind == "ogg-chained":
+        plain = _write_tone(sub / "plain.ogg", "OGG", "VORBIS", channels=2)
+        tagged = make_ogg(sub, "vorbis").path
+        return _joined(folder, "chained.ogg", plain, tagged), (plain, tagged)
+    builder = {"flac-cat": make_flac, "ogg-cat": lambda d: make_ogg(d, "vorbis"), "mp3-cat": make_mp3,
+               "wav-cat": lambda d: make_wav(d, "PCM_16")}[kind]
+    tagged = builder(sub).path
+    return _joined(folder, f"{kind}{tagged.suffix}", tagged, tagged), (tagged, tagged)
+
+
+CONCATENATED = ("flac-cat", "ogg-cat", "ogg-chained", "mp3-cat", "wav-cat")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -19,7 +20,8 @@ import soundfile as sf
 
 import deid.metadata as metadata
 from deid.errors import AudioError, DeidError, MetadataError
-from fixtures_metadata import BUILDERS, MARK, SR, Fixture, marker_count, tone
+from fixtures_metadata import (BUILDERS, CONCATENATED, HIDDEN_BUILDERS, MARK, SR, Fixture, make_concatenated,
+                               make_flac, marker_count, tone)
 
 FORMATS = list(BUILDERS)
 EXIFTOOL = shutil.which("exiftool")
@@ -31,7 +33,7 @@ EXIFTOOL_TECHNICAL = {
     "AIFF": {"CompressionType", "CompressorName", "FormatVersionTime", "NumChannels", "NumSampleFrames",
              "SampleRate", "SampleSize"},
     "FLAC": {"BitsPerSample", "BlockSizeMax", "BlockSizeMin", "Channels", "FrameSizeMax", "FrameSizeMin",
-             "MD5Signature", "SampleRate", "TotalSamples"},
+             "MD5Signature", "SampleRate", "TotalSamples", "SeekTable"},
     "MPEG": {"AudioBitrate", "AudioLayer", "ChannelMode", "CopyrightFlag", "Emphasis", "Encoder",
              "IntensityStereo", "MPEGAudioVersion", "MSStereo", "OriginalMedia", "SampleRate", "VBRBytes",
              "VBRFrames", "VBRScale"},
@@ -252,3 +254,158 @@ def test_anonymize_output_is_clean_for_every_preset(fixtures: dict[str, Fixture]
         anonymize_file(src, again, preset=preset, seed=1)
         if suffix != ".ogg":
             assert out.read_bytes() == again.read_bytes()
+
+
+# Issue 14, item 2: what strip keeps must not carry what inspect does not see, and nothing
+# after the first audio stream may pass unseen.
+
+def _shown(fields: list[metadata.Field]) -> str:
+    return "\n".join(f"{f.container} {f.field} {f.value}" for f in fields if f.personal)
+
+
+@pytest.mark.parametrize("name", list(HIDDEN_BUILDERS))
+def test_hidden_bytes_in_kept_structures_are_shown_and_stripped(tmp_path: Path, name: str) -> None:
+    if name.startswith("m4a") and not FFMPEG:
+        pytest.skip("needs ffmpeg to build the fixture")
+    fx = HIDDEN_BUILDERS[name](tmp_path)
+    assert marker_count(fx.path.read_bytes()) >= 1
+    assert marker_count(fx.reference.read_bytes()) == 0
+    shown = _shown(metadata.inspect_file(fx.path))
+    assert all(marker in shown for marker in fx.planted), shown
+    with pytest.raises(MetadataError):
+        metadata.verify_clean(fx.path)
+    out = tmp_path / ("out" + fx.path.suffix)
+    metadata.strip_file(fx.path, out)
+    assert_clean(out, written=False)
+    ref, got = decode(fx.reference), decode(out)
+    assert ref.shape == got.shape and np.array_equal(ref, got)
+
+
+def test_stripped_seektable_keeps_the_points_that_land_on_frames(tmp_path: Path) -> None:
+    fx = HIDDEN_BUILDERS["flac-seektable"](tmp_path)
+    out = tmp_path / "out.flac"
+    report = metadata.strip_file(fx.path, out)
+    assert "SEEKTABLE" in report.kept
+    data = out.read_bytes()
+    assert data[42] & 0x7F == 3 and int.from_bytes(data[43:46], "big") == 18  # one seek point of 18 bytes
+    ref, pos = fx.reference.read_bytes(), 4
+    while not ref[pos] & 0x80:  # past the reference's metadata blocks, to its first frame
+        pos += 4 + int.from_bytes(ref[pos + 1:pos + 4], "big")
+    frames = ref[pos + 4 + int.from_bytes(ref[pos + 1:pos + 4], "big"):]
+    assert data.endswith(frames), "the frames are copied byte for byte"
+
+
+@pytest.mark.parametrize("kind", CONCATENATED)
+def test_a_second_stream_is_listed_and_strip_refuses_to_drop_it(tmp_path: Path, kind: str) -> None:
+    path, parts = make_concatenated(tmp_path, kind)
+    fields = metadata.inspect_file(path)
+    assert any(f.personal and "stream 2" in f.field for f in fields)
+
+    def marked(found: list[metadata.Field]) -> int:
+        return sum(f.personal and MARK in f.value for f in found)
+
+    # Everything each part would show is shown, the second part's tags included.
+    assert marked(fields) >= sum(marked(metadata.inspect_file(part)) for part in parts) > 0, _shown(fields)
+    trailing = metadata.trailing_data(path)
+    assert trailing is not None and trailing.streams and trailing.streams[0][1] >= trailing.offset > 0
+    out = tmp_path / ("out" + path.suffix)
+    for call in (lambda: metadata.strip_file(path, out), lambda: metadata.require_one_stream(path)):
+        with pytest.raises(AudioError, match="second audio stream") as caught:
+            call()
+        assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+    assert not out.exists() and not list(tmp_path.glob(".*tmp"))
+
+
+def test_verification_walks_the_whole_file(tmp_path: Path) -> None:
+    tagged = make_flac(tmp_path)
+    clean = tmp_path / "clean.flac"
+    metadata.strip_file(tagged.path, clean)
+    metadata.verify_clean(clean)
+    joined = tmp_path / "joined.flac"
+    joined.write_bytes(clean.read_bytes() + tagged.path.read_bytes())
+    with pytest.raises(MetadataError, match="stream 2"):
+        metadata.verify_clean(joined)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".mp3", ".flac", ".ogg"])
+def test_bytes_after_the_audio_stream_are_reported_and_never_kept(tmp_path: Path, suffix: str) -> None:
+    fmt = {".wav": ("WAV", "PCM_16"), ".mp3": ("MP3", "MPEG_LAYER_III"), ".flac": ("FLAC", "PCM_16"),
+           ".ogg": ("OGG", "VORBIS")}[suffix]
+    clean = tmp_path / f"clean{suffix}"
+    sf.write(clean, tone(), SR, format=fmt[0], subtype=fmt[1])
+    junk = tmp_path / f"junk{suffix}"
+    junk.write_bytes(clean.read_bytes() + f"appended by hand: {MARK}-appended, and more text".encode() * 3)
+    fields = metadata.inspect_file(junk)
+    assert any(f.personal and f"{MARK}-appended" in f.value for f in fields), _shown(fields)
+    trailing = metadata.trailing_data(junk)
+    assert trailing is not None and not trailing.streams and trailing.unexplained > 0 or suffix == ".flac"
+    out = tmp_path / f"out{suffix}"
+    if suffix == ".flac":
+        # The last frame's CRC cannot tell junk from a damaged frame: strip will not guess where audio ends.
+        with pytest.raises(AudioError, match="last FLAC frame"):
+            metadata.strip_file(junk, out)
+        return
+    report = metadata.strip_file(junk, out)
+    assert "bytes after the audio stream" in report.dropped
+    assert_clean(out, written=False)
+    assert np.array_equal(decode(out), decode(clean))
+
+
+def test_a_lying_flac_length_is_refused_by_strip(tmp_path: Path) -> None:
+    path = tmp_path / "lying.flac"
+    sf.write(path, tone(), SR, format="FLAC", subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[21] |= 0x0F
+    data[22:26] = b"\xff\xff\xff\xff"  # STREAMINFO total samples: 2**36 - 1
+    path.write_bytes(bytes(data))
+    fields = metadata.inspect_file(path)
+    assert any("disagrees with the frames" in f.field for f in fields)
+    with pytest.raises(AudioError, match="declares 68719476735 samples but its frames hold 9600"):
+        metadata.strip_file(path, tmp_path / "out.flac")
+
+
+def test_truncated_flac_is_refused_by_strip(tmp_path: Path) -> None:
+    path = tmp_path / "full.flac"
+    sf.write(path, tone(seconds=2.0), SR, format="FLAC", subtype="PCM_16")
+    for percent in (10, 50, 90):
+        cut = tmp_path / f"cut{percent}.flac"
+        cut.write_bytes(path.read_bytes()[:len(path.read_bytes()) * percent // 100])
+        with pytest.raises(AudioError, match="FLAC"):
+            metadata.strip_file(cut, tmp_path / f"out{percent}.flac")
+
+
+def _m4a_with_location(folder: Path) -> Path:
+    """A phone-style M4A: ffmpeg's ``location`` (a ``loci`` box), plus a named ``loci`` and a QuickTime
+    ``©xyz`` in ``udta``, as Apple's and Android's recorders write them."""
+    path = folder / "memo.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=300:d=1", "-c:a", "aac",
+                    "-metadata", "location=+48.8583+002.2945+035.000/", str(path)], check=True)
+    name = "Tour Eiffel".encode() + b"\0"
+    loci = (bytes(4) + b"\x15\xc7" + name + b"\x00" + struct.pack(">iii", int(2.2945 * 65536), int(48.8583 * 65536),
+                                                                   35 * 65536) + b"earth\0" + b"memo\0")
+    xyz = b"+48.8583+002.2945+035.000/"
+    box = (struct.pack(">I", 8 + len(loci)) + b"loci" + loci
+           + struct.pack(">I", 12 + len(xyz)) + b"\xa9xyz" + struct.pack(">HH", len(xyz), 0x15C7) + xyz)
+    data = bytearray(path.read_bytes())
+    moov = data.find(b"moov") - 4
+    udta = data.find(b"udta", moov) - 4
+    assert moov >= 0 and udta > moov, "ffmpeg writes the location into moov.udta"
+    for start in (moov, udta):
+        data[start:start + 4] = struct.pack(">I", struct.unpack(">I", data[start:start + 4])[0] + len(box))
+    udta_end = udta + 8
+    path.write_bytes(bytes(data[:udta_end]) + box + bytes(data[udta_end:]))
+    return path
+
+
+@pytest.mark.skipif(not FFMPEG, reason="needs ffmpeg to build the fixture")
+def test_inspect_shows_where_an_m4a_was_recorded(tmp_path: Path) -> None:
+    path = _m4a_with_location(tmp_path)
+    found = [f for f in metadata.inspect_file(path) if f.personal]
+    fields = {f.field: f.value for f in found}
+    assert fields["moov.udta.©xyz position"] == "48.858300, 2.294500, altitude 35 m", fields
+    loci = next(f.value for f in found if f.field.endswith("loci") and "Eiffel" in f.value)
+    assert "Tour Eiffel" in loci and "48.858" in loci and "2.294" in loci and "earth" in loci
+    out = tmp_path / "out.m4a"
+    metadata.strip_file(path, out)
+    assert_clean(out, written=False)
+    assert b"loci" not in out.read_bytes() and b"Eiffel" not in out.read_bytes()

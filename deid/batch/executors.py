@@ -8,13 +8,11 @@ summary and the exit code are decided by the caller, so they behave the same on 
 from __future__ import annotations
 
 import multiprocessing
-import os
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
+from deid.batch import lifeline
 from deid.batch.work import FAILED, Config, Outcome, Task, process
 from deid.errors import DeidError
 
@@ -23,30 +21,25 @@ from deid.errors import DeidError
 _QUEUED_PER_WORKER = 2
 
 
-def _watch_parent() -> None:
-    """Exit this worker when the process that started it is gone (killed with SIGKILL).
-
-    Orphaned workers would otherwise finish their files unseen, racing a rerun.
-    """
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="deid-parent-watch", daemon=True).start()
-
-
 def _context() -> multiprocessing.context.BaseContext:
     # forkserver: workers fork from a server that has imported numpy, scipy and numba and loaded
     # the compiled engines once (deid.batch.preload), so each starts in milliseconds, without
-    # inheriting the parent's threads (rich's refresh).
+    # inheriting the parent's threads (rich's refresh). The server imports deid.batch.lifeline
+    # first, so that it, and every worker, ends with the run (see that module).
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["deid.batch.preload"])
+        ctx.set_forkserver_preload(["deid.batch.lifeline", "deid.batch.preload"])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now: an interrupted run must not leave them finishing files unseen."""
+    for worker in list(getattr(pool, "_processes", {}).values()):
+        try:
+            worker.kill()
+        except (OSError, ValueError):
+            pass
 
 
 def run_local(tasks: Sequence[Task], config: Config, *, workers: int) -> Iterator[Outcome]:
@@ -70,9 +63,11 @@ def _drain(queue: list[Task], config: Config, *, width: int, depth: int) -> Iter
 
     Returns (as the generator's value) the tasks that were running when the pool broke.
     """
-    pool = ProcessPoolExecutor(width, mp_context=_context(), initializer=_watch_parent)
+    pool = ProcessPoolExecutor(width, mp_context=_context(), initializer=lifeline.bind_worker,
+                               initargs=(lifeline.arm(),))
     running: dict[Future[Outcome], Task] = {}
     crashed: list[Task] = []
+    interrupted = True
     try:
         while queue or running:
             while queue and len(running) < depth and not crashed:
@@ -89,8 +84,13 @@ def _drain(queue: list[Task], config: Config, *, width: int, depth: int) -> Iter
                 yield outcome
             if crashed and not running:
                 break
+        interrupted = False
     finally:
-        pool.shutdown(wait=not crashed, cancel_futures=True)
+        # Interrupted (Ctrl-C, SIGTERM, a caller that stops iterating): the files in flight are
+        # abandoned at once; their temporary files are removed by the next run.
+        if interrupted:
+            _kill_workers(pool)
+        pool.shutdown(wait=not crashed and not interrupted, cancel_futures=True)
     return crashed
 
 

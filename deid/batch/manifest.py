@@ -11,28 +11,38 @@ that helps undo the distortion or identify a recording:
   recording without the key, and are different from the per-file seeds (other HMAC labels);
 - the output path only, never the input path (with ``--rename hashed`` that path is a hash).
 
+Every field is keyed or the same for the whole run (mode, link, format, version), and every
+record file gets the neutral modification time, so that neither its content nor its date
+tells which recording it belongs to or in which order recordings were processed.
+
 Each record is written to a temporary file, flushed and renamed, after its output is in place,
-so a record never describes an output that is not complete.
+so a record never describes an output that is not complete. One run at a time writes into an
+output folder: :func:`writer_lock` holds ``OUT_DIR/.deid/lock`` for the whole run.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
-import re
-import tempfile
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from deid.batch.scan import STATE_DIR, TEMP_SUFFIX
+from deid.batch.scan import STATE_DIR
+from deid.errors import DeidError
 from deid.keys import Key
+from deid.paths import is_temp_name, temp_beside
 
 RECORDS = "records"
 VERSION = 1
-#: Temporary files of deid's atomic writes: ``.NAME.`` + tempfile's 8 random characters +
-#: ``.deid-tmp`` (audio and records) or ``.tmp`` (metadata rebuilds).
-_LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}\.(deid-tmp|tmp)$")
+LOCK = "lock"
+#: The random key of the records of ``strip`` runs given no key of their own.
+RECORDS_KEY = "records.key"
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,7 @@ def sha256_file(path: str | Path) -> tuple[int, str]:
 
 def record_path(out_root: Path, output_rel: str) -> Path:
     """Where the record of an output lives: named by a hash of the output path."""
-    name = hashlib.sha256(output_rel.encode("utf-8")).hexdigest()[:40]
+    name = hashlib.sha256(output_rel.encode("utf-8", "surrogateescape")).hexdigest()[:40]
     return out_root / STATE_DIR / RECORDS / f"{name}.json"
 
 
@@ -93,24 +103,80 @@ def read_record(out_root: Path, output_rel: str) -> Record | None:
         return None
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a small text file atomically: temporary file beside it, fsync, rename."""
+def write_text_atomic(path: Path, text: str, *, errors: str = "strict", mtime: int | None = None) -> None:
+    """Write a small text file atomically: temporary file beside it, fsync, rename.
+
+    `mtime` (seconds since the epoch) dates the file before it appears under its name.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    fd, tmp = temp_beside(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        if mtime is not None:
+            os.utime(tmp, (mtime, mtime))
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
 def write_record(out_root: Path, record: Record) -> None:
-    """Write the record of an output (after the output itself is in place)."""
-    write_text_atomic(record_path(out_root, record.output), json.dumps(asdict(record), sort_keys=True))
+    """Write the record of an output (after the output itself is in place), dated 2000-01-01."""
+    from deid.batch.work import NEUTRAL_MTIME
+
+    write_text_atomic(record_path(out_root, record.output), json.dumps(asdict(record), sort_keys=True),
+                      mtime=NEUTRAL_MTIME)
+
+
+def records_key(out_root: Path) -> Key:
+    """The random key that keys the records of an output folder whose runs have no key of their own.
+
+    Kept in ``OUT_DIR/.deid/``: a record then matches no recording outside that folder. (The
+    runs that need it, ``strip`` without a key, keep the audio bit-identical, so their outputs
+    already say as much about the input as a record could.)
+    """
+    path = out_root / STATE_DIR / RECORDS_KEY
+    try:
+        secret = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        secret = b""
+    if len(secret) < 32:
+        secret = secrets.token_bytes(32)
+        write_text_atomic(path, secret.hex())
+    return Key(secret, "the output folder's records key")
+
+
+@contextmanager
+def writer_lock(out_root: Path) -> Iterator[None]:
+    """Hold ``OUT_DIR/.deid/lock`` for a run; refuse if another run holds it.
+
+    The lock is an ``flock`` on an open file, so the kernel releases it when the run ends in
+    any way (a kill -9 included): a stale lock never blocks a rerun.
+    """
+    folder = out_root / STATE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / LOCK, "a+", encoding="ascii")  # noqa: SIM115 - held for the whole run
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip()
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise DeidError(f"another deid run{who} is writing into this folder; wait for it to finish, "
+                            "or give another output folder", out_root) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def is_current(out_root: Path, wanted: Record) -> bool:
@@ -134,15 +200,15 @@ def is_current(out_root: Path, wanted: Record) -> bool:
 def remove_leftovers(out_root: Path) -> int:
     """Delete the temporary files of writes that a crash or kill interrupted; returns how many.
 
-    Only names deid gives its own temporary files (``.NAME.XXXXXXXX.deid-tmp`` or ``.tmp``) are
-    touched. Two runs must not write into one output folder at the same time.
+    Only names deid gives its own temporary files (``.NAME.XXXXXXXX.deid-tmp``) are touched,
+    and only by the run that holds :func:`writer_lock`, so no other run's write is in flight.
     """
     removed = 0
     if not out_root.is_dir():
         return 0
     for folder, _dirs, names in os.walk(out_root):
         for name in names:
-            if _LEFTOVER.match(name):
+            if is_temp_name(name):
                 try:
                     os.unlink(os.path.join(folder, name))
                     removed += 1

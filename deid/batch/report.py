@@ -11,8 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
+from deid.audio import AUDIO_EXTENSIONS
 from deid.batch.run import Summary
 from deid.batch.work import CURRENT, FAILED, OK, Outcome
+from deid.paths import printable
 
 #: Skipped entries listed one per line; beyond this only their number is given.
 SHOWN_SKIPPED = 20
@@ -73,10 +75,14 @@ def print_summary(summary: Summary, *, verb: str = "anonymized") -> None:
     table.add_row("failed", str(summary.count(FAILED)))
     console.print(table)
     console.print(Text(f"{_clock(summary.audio_seconds)} of audio processed in {_clock(summary.wall_seconds)}"))
+    if not summary.outcomes:
+        among = f" among its {len(summary.skipped)} entries" if summary.skipped else ""
+        kinds = ", ".join(sorted(e.lstrip(".") for e in AUDIO_EXTENSIONS))
+        console.print(Text(f"no audio file found in {printable(summary.root)}{among} (deid reads {kinds})"))
     for outcome in sorted(summary.failed, key=lambda o: o.rel):
-        console.print(Text(f"failed: {outcome.rel}: {outcome.reason}"))
+        console.print(Text(printable(f"failed: {outcome.rel}: {outcome.reason}")))
     for skipped in summary.skipped[:SHOWN_SKIPPED]:
-        console.print(Text(f"skipped: {skipped.rel}: {skipped.reason}"))
+        console.print(Text(printable(f"skipped: {skipped.rel}: {skipped.reason}")))
     if len(summary.skipped) > SHOWN_SKIPPED:
         console.print(Text(f"skipped: ... and {len(summary.skipped) - SHOWN_SKIPPED} more"))
 

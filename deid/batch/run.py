@@ -15,17 +15,18 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
-from deid.batch.manifest import remove_leftovers, write_text_atomic
+from deid.batch.manifest import keyed_id, records_key, remove_leftovers, write_text_atomic, writer_lock
 from deid.batch.scan import Skipped, check_folders, scan
 from deid.batch.work import CURRENT, FAILED, OK, Config, Outcome, Task
 from deid.defaults import BLOCK_SECONDS
 from deid.errors import DeidError
 from deid.keys import Key
+from deid.paths import Identity, check_writes, identity, read_only
 from deid.pipeline import Pipeline
 
 MODES = ("anonymize", "strip")
@@ -49,6 +50,7 @@ class Summary:
     skipped: list[Skipped] = field(default_factory=list)
     wall_seconds: float = 0.0
     leftovers_removed: int = 0
+    root: str = ""
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -132,6 +134,7 @@ def run_batch(
     neutral_mtime: bool | None = None,
     audit: str | Path | None = None,
     block_seconds: float | None = BLOCK_SECONDS,
+    protected: Mapping[str, str | Path | None] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Summary:
@@ -169,8 +172,18 @@ def run_batch(
     block_seconds : float, optional
         Process files longer than this in blocks of about this length, in bounded memory
         (:mod:`deid.engine`); None processes every file whole.
+    protected : mapping of label to path, optional
+        Other files the run reads (``{"the preset": ..., "the speaker map": ...}``): nothing
+        the run writes may be one of them. The key file (``key.path``) is always protected.
     on_start, on_outcome : callable, optional
         Called with the number of audio files, then with each outcome as it comes.
+
+    Raises
+    ------
+    DeidError
+        For wrong settings, before any file is touched: a written path that is an input, the
+        key file or a protected file, or lies inside ``in_dir``; ``--rename hashed`` without a
+        lasting key; another run writing into ``out_dir`` at the same time.
     """
     if mode not in MODES:
         raise DeidError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
@@ -191,28 +204,75 @@ def run_batch(
             raise DeidError(f"unknown output format {format!r}; use one of {', '.join(FORMATS)}")
         if mode == "strip":
             raise DeidError("strip keeps each file's format; --format applies to anonymize")
+    if rename == "hashed" and not key.reproducible:
+        raise DeidError("--rename hashed needs a key that lasts from run to run: give --key-file, $DEID_KEY or "
+                        "--seed (with a fresh random key every run would name the outputs anew, and a rerun would "
+                        "leave a second copy of every file)")
     in_path, out_path = local_path(in_dir), local_path(out_dir)
     check_folders(in_path, out_path)
     for name, path in (("--rename-map", rename_map), ("--audit", audit)):
         if path is not None and _inside(local_path(path), out_path):
             raise DeidError(f"{name} must be kept away from the outputs reviewers see, not inside {out_path}", path)
+    reads = {"the key file": key.path, **(protected or {})}
+    writes = {"--rename-map": None if rename_map is None else local_path(rename_map),
+              "--audit": None if audit is None else local_path(audit)}
+    check_writes(writes, reads=reads, folders={"the input folder": in_path})
     if link == "speaker" and mode == "anonymize" and speaker_for is None:
         raise DeidError("--link speaker needs a speaker for each file (a speaker map or parent folders)")
 
+    out_path.mkdir(parents=True, exist_ok=True)
+    with writer_lock(out_path):
+        return _run_locked(
+            in_path, out_path, mode=mode, pipeline=pipeline, key=key, link=link, speaker_for=speaker_for,
+            format=format, pattern=pattern, workers=workers, executor=executor, scheduler=scheduler, force=force,
+            rename=rename, rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit,
+            block_seconds=block_seconds, protected={**reads, **writes}, on_start=on_start, on_outcome=on_outcome,
+        )
+
+
+def _run_locked(
+    in_path: Path,
+    out_path: Path,
+    *,
+    mode: str,
+    pipeline: Pipeline | None,
+    key: Key,
+    link: str,
+    speaker_for: Callable[[Path], str] | None,
+    format: str | None,
+    pattern: str | None,
+    workers: int | None,
+    executor: str,
+    scheduler: str | None,
+    force: bool,
+    rename: str,
+    rename_map: str | Path | None,
+    neutral_mtime: bool | None,
+    audit: str | Path | None,
+    block_seconds: float | None,
+    protected: Mapping[str, str | Path | None],
+    on_start: Callable[[int], None] | None,
+    on_outcome: Callable[[Outcome], None] | None,
+) -> Summary:
+    """The batch, once this run holds the output folder's lock."""
     started = time.perf_counter()
     found = scan(in_path, pattern=pattern)
-    out_path.mkdir(parents=True, exist_ok=True)
-    summary = Summary(skipped=found.skipped, leftovers_removed=remove_leftovers(out_path))
-    tasks, early = _plan(found.files, in_path, mode=mode, format=format, rename_key=key if rename == "hashed" else None,
-                         speaker_for=speaker_for if link == "speaker" and mode == "anonymize" else None)
+    summary = Summary(skipped=found.skipped, leftovers_removed=remove_leftovers(out_path), root=str(in_path))
+    tasks, early = _plan(found.files, in_path, out_path, mode=mode, format=format,
+                         rename_key=key if rename == "hashed" else None,
+                         speaker_for=speaker_for if link == "speaker" and mode == "anonymize" else None,
+                         protected={label: identity(p) for label, p in protected.items() if p is not None})
     if rename_map is not None:
         _write_rename_map(local_path(rename_map), tasks)
+    # Records beside the outputs are keyed: under the run's key, or (strip without a lasting key)
+    # under a random key kept in OUT_DIR/.deid, so that they cannot be matched across folders.
+    record_key = key if key.reproducible or mode == "anonymize" else records_key(out_path)
     config = Config(
         mode=mode,
         out_root=str(out_path.resolve()),
         pipeline=pipeline if mode == "anonymize" else None,
-        preset_id=hashlib.sha256(pipeline.to_toml().encode()).hexdigest() if mode == "anonymize" else "",
-        key=key,
+        preset_id=keyed_id(record_key, "preset", pipeline.to_toml()) if mode == "anonymize" else "",
+        key=key if mode == "anonymize" else record_key,
         link=link,
         format=format.lower() if format else None,
         force=force,
@@ -220,6 +280,7 @@ def run_batch(
         block_seconds=block_seconds,
         audit=audit is not None,
     )
+    preset_sha = hashlib.sha256(pipeline.to_toml().encode()).hexdigest() if pipeline is not None else ""
     if on_start is not None:
         on_start(len(tasks) + len(early))
     audit_file = open(local_path(audit), "a", encoding="utf-8") if audit is not None else None  # noqa: SIM115
@@ -228,7 +289,7 @@ def run_batch(
             summary.outcomes.append(outcome)
             if audit_file is not None and outcome.audit is not None:
                 audit_file.write(json.dumps(outcome.audit | {"preset": pipeline.name if pipeline else None,
-                                                             "preset_sha256": config.preset_id}) + "\n")
+                                                             "preset_sha256": preset_sha}) + "\n")
                 audit_file.flush()
             if on_outcome is not None:
                 on_outcome(outcome)
@@ -260,20 +321,32 @@ def _inside(path: Path, folder: Path) -> bool:
 def _plan(
     files: list[str],
     in_path: Path,
+    out_path: Path,
     *,
     mode: str,
     format: str | None,
     rename_key: Key | None,
     speaker_for: Callable[[Path], str] | None,
+    protected: Mapping[str, Identity],
 ) -> tuple[list[Task], list[Outcome]]:
     """Tasks for the files, and failed outcomes for files that cannot be planned.
 
-    Two inputs whose outputs would have the same name (``a.wav`` and ``a.flac`` with
-    ``--format flac``) would overwrite each other: the second is refused.
+    Refused: two inputs whose outputs would have the same name (``a.wav`` and ``a.flac`` with
+    ``--format flac``), an output that is an input (a hard link) or a protected file (the key
+    file placed where an output goes), and an existing output that is read-only. With hashed
+    names the tasks run in the order of their names, so that neither the outputs' times nor
+    their inode numbers tell the order of the original paths (which groups them by folder).
     """
     tasks: list[Task] = []
     early: list[Outcome] = []
     owner: dict[str, str] = {}
+    inputs: dict[tuple[int, int], str] = {}
+    for rel in files:
+        try:
+            st = (in_path / rel).stat()
+            inputs[(st.st_dev, st.st_ino)] = rel
+        except OSError:
+            pass  # the worker reports an unreadable input
     for rel in files:
         output = output_name(rel, mode=mode, format=format, rename_key=rename_key)
         src = in_path / rel
@@ -283,11 +356,26 @@ def _plan(
             continue
         owner[output.lower()] = rel
         try:
+            target = identity(out_path / output)
+        except DeidError as exc:  # the output's name is a loop of links
+            early.append(Outcome(rel, output, FAILED, f"its output {output} {exc.reason}"))
+            continue
+        clash = inputs.get(target.inode) if target.inode is not None else None
+        clash = f"the input {clash}" if clash else next((label for label, other in protected.items()
+                                                          if target.same(other)), None)
+        if clash or read_only(target):
+            reason = (f"its output {output} is {clash}; deid never writes over a file it reads" if clash
+                      else f"its output {output} exists and is read-only; deid does not replace it")
+            early.append(Outcome(rel, output, FAILED, reason))
+            continue
+        try:
             speaker = speaker_for(src) if speaker_for is not None else None
         except DeidError as exc:
             early.append(Outcome(rel, output, FAILED, exc.reason))
             continue
         tasks.append(Task(rel, str(src.resolve()), output, speaker))
+    if rename_key is not None:
+        tasks.sort(key=lambda t: t.output)
     return tasks, early
 
 
@@ -297,4 +385,5 @@ def _write_rename_map(path: Path, tasks: list[Task]) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["input", "output"])
     writer.writerows((t.rel, t.output) for t in tasks)
-    write_text_atomic(path, buffer.getvalue())
+    # File names that are not valid UTF-8 are written back as the bytes they were.
+    write_text_atomic(path, buffer.getvalue(), errors="surrogateescape")

@@ -13,11 +13,11 @@ from pathlib import Path, PurePosixPath
 
 from deid.audio import AUDIO_EXTENSIONS
 from deid.errors import DeidError
+from deid.paths import is_temp_name
 
-#: Names that deid itself leaves in an output folder: its manifest, and temporary files of
-#: interrupted writes. Never taken as input.
+#: The folder deid keeps its state in, in an output folder (records, lock). Never taken as
+#: input, and said so when an input folder holds one.
 STATE_DIR = ".deid"
-TEMP_SUFFIX = ".deid-tmp"
 
 
 @dataclass(frozen=True)
@@ -100,14 +100,18 @@ def scan(in_dir: Path, *, pattern: str | None = None) -> Scan:
                 is_dir = entry.is_dir()
             except OSError:
                 is_dir = False
+            if is_dir and entry.name == STATE_DIR:
+                count = sum(len(names) for _root, _dirs, names in os.walk(path))
+                result.skipped.append(Skipped(str(child), f"deid's own state folder ({count} files), never read "
+                                                          "as input; is this an output folder?"))
+                continue
             if is_dir:
-                if entry.name != STATE_DIR:
-                    walk(path, child)
+                walk(path, child)
                 continue
             name = str(child)
             if pattern and not (fnmatch.fnmatch(name, pattern) or child.match(pattern)):
                 continue
-            if entry.name.endswith(TEMP_SUFFIX) or Path(entry.name).suffix.lower() not in AUDIO_EXTENSIONS:
+            if is_temp_name(entry.name) or Path(entry.name).suffix.lower() not in AUDIO_EXTENSIONS:
                 result.skipped.append(Skipped(name, "not an audio file"))
             else:
                 result.files.append(name)

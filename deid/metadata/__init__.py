@@ -1,17 +1,19 @@
 """Inspect, strip and verify container metadata.
 
 Every file deid writes passes through `clean_encoded`, which rebuilds it from the
-structures on the allow-list and then re-reads it with `verify_clean`. The walkers in this
-package parse each container by hand (RIFF, AIFF, FLAC, Ogg, MPEG/ID3/APE, MP4) and share
+structures on the allow-list and then re-reads all of it with `verify_clean`. The walkers in
+this package parse each container by hand (RIFF, AIFF, FLAC, Ogg, MPEG/ID3/APE, MP4) and share
 no code with the libraries that write the files, so a tag a writer forgot cannot also be
-missed by the check.
+missed by the check. A file is read as regions (`deid.metadata.layout`): its first audio
+stream, then whatever follows it (tags, padding, unexplained bytes, further streams), and
+every region is listed and checked.
 
-Kept per format (everything else is dropped):
+Kept per format (everything else is dropped), each rebuilt from its parsed fields:
 
 ============  ==========================================================================
 WAV           ``fmt ``, ``fact``, ``data``
 AIFF/AIFF-C   ``FVER``, ``COMM`` (codec name blanked), ``SSND`` (offset bytes dropped)
-FLAC          ``STREAMINFO``, ``SEEKTABLE``, audio frames
+FLAC          ``STREAMINFO`` and ``SEEKTABLE`` (checked against the frames), audio frames
 Ogg           Vorbis/Opus identification and setup headers, an empty comment header,
               audio pages (serial number made deterministic)
 MP3           MPEG frames; Xing/Info frame with the LAME version blanked
@@ -22,27 +24,30 @@ MP4/M4A       ``ftyp``; ``moov`` with dates zeroed and sound tracks only; their 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import mmap
 import os
 import struct
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from deid.errors import AudioError, DeidError, MetadataError
-from deid.metadata._common import Field, Piece, Rebuilt, Span
+from deid.metadata._common import Field, Piece, Rebuilt, Span, release
+from deid.metadata.layout import NAMES, Region, module, region_fields, regions
+from deid.metadata.layout import sniff as _sniff_at
+from deid.paths import check_writes, temp_beside
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Field", "StripReport", "inspect_file", "strip_file", "verify_clean", "finalize_written",
-           "clean_encoded", "read_m4a", "sniff", "rebuilt_pieces", "declared_audio"]
+__all__ = ["Field", "StripReport", "Trailing", "inspect_file", "strip_file", "verify_clean", "finalize_written",
+           "clean_encoded", "declared_audio", "read_m4a", "rebuilt_pieces", "require_one_stream", "sniff",
+           "trailing_data"]
 
-_NAMES = {"riff": "WAV", "aiff": "AIFF", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3", "mp4": "MP4"}
 _COPY_BLOCK = 1 << 20
+#: What a walker raises on bytes it cannot make sense of; reported as one line, "corrupt ...".
+_PARSE_ERRORS = (IndexError, ValueError, OverflowError, struct.error)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,39 @@ class StripReport:
     audio_bytes: int
 
 
+@dataclass(frozen=True)
+class Trailing:
+    """What a file holds after the end of its first audio stream.
+
+    Parameters
+    ----------
+    offset : int
+        Where the first audio stream ends.
+    size : int
+        Bytes after it (tags included).
+    streams : tuple of (str, int)
+        Further audio streams, as (container, byte offset): the second of two files joined
+        with ``cat``, or the next link of a chained Ogg. Decoders play only the first stream.
+    unexplained : int
+        Bytes after it that are neither tags, zero padding nor audio.
+    """
+
+    offset: int
+    size: int
+    streams: tuple[tuple[str, int], ...]
+    unexplained: int
+
+    def reason(self) -> str:
+        """One line for a user: what follows the first stream, and why deid refuses it."""
+        if self.streams:
+            kind, where = self.streams[0]
+            count = f"{len(self.streams) + 1} audio streams" if len(self.streams) > 1 else "a second audio stream"
+            how = "a chained Ogg" if kind == "Ogg" else "files joined with cat?"
+            return (f"holds {count} ({kind}, from byte {where} on; {how}); decoders play only the first, "
+                    "so deid refuses it rather than drop audio: split the file first")
+        return f"holds {self.unexplained} bytes after the end of its audio stream (byte {self.offset}) that are not audio"
+
+
 @contextmanager
 def _mapped(path: str | Path) -> Iterator[bytes]:
     """The file's bytes, mapped rather than read: recordings can be gigabytes long."""
@@ -84,39 +122,22 @@ def _mapped(path: str | Path) -> Iterator[bytes]:
 
 def sniff(buf: bytes) -> str:
     """The walker module that handles `buf`, chosen by magic bytes (never by file name)."""
-    from deid.metadata.id3 import id3v2_size
-    from deid.metadata.mp3 import frame_length
-
-    if buf[:4] == b"RIFF" and buf[8:12] == b"WAVE":
-        return "riff"
-    if buf[:4] == b"FORM" and buf[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if buf[:4] == b"OggS":
-        return "ogg"
-    if buf[4:8] == b"ftyp":
-        return "mp4"
-    pos = 0
-    while id3v2_size(buf, pos):
-        pos += id3v2_size(buf, pos)
-    if buf[pos:pos + 4] == b"fLaC":
-        return "flac"
-    if frame_length(bytes(buf[pos:pos + 4])):
-        return "mp3"
-    raise AudioError("unsupported container (WAV, AIFF, FLAC, Ogg Vorbis/Opus, MP3 and M4A are)")
+    return _sniff_at(buf)
 
 
 def rebuilt_pieces(buf: bytes) -> list[Piece]:
-    """`buf` as `strip_file` would rebuild it, as pieces: bytes, or `Span`s of `buf`.
+    """`buf` as `strip_file` would rebuild its first stream, as pieces: bytes, or `Span`s of `buf`.
 
     A decoder refusing a file for its tags (ID3v2 before FLAC's marker, blocks its parser does not
     accept) can read these pieces instead, in place, without a copy of the file anywhere.
     """
     kind = ""
     try:
-        kind = sniff(buf)
-        return [p if isinstance(p, Span) else bytes(p) for p in _module(kind).rebuild(buf).pieces]
-    except (IndexError, ValueError, struct.error) as exc:
-        raise AudioError(f"corrupt {_NAMES.get(kind, 'file')}: {exc}") from None
+        kind = _sniff_at(buf)
+        first = regions(buf)[0]
+        return [p if isinstance(p, Span) else bytes(p) for p in module(first.kind).rebuild(buf, first.parsed).pieces]
+    except _PARSE_ERRORS as exc:
+        raise AudioError(f"corrupt {NAMES.get(kind, 'file')}: {exc}") from None
 
 
 def declared_audio(buf: bytes) -> tuple[int, int] | None:
@@ -125,31 +146,39 @@ def declared_audio(buf: bytes) -> tuple[int, int] | None:
     None for other containers, and when the header leaves the length open (0 and 0xFFFFFFFF are
     what streaming writers leave when they cannot seek back). Only chunk headers are read.
     """
-    kind = sniff(buf)
+    kind = _sniff_at(buf)
     if kind not in ("riff", "aiff"):
         return None
-    chunks = _module(kind)._layout(buf)[0]
     audio_id = b"SSND" if kind == "aiff" else b"data"
-    for chunk in chunks:
+    for chunk in module(kind).parse(buf, 0, len(buf)).chunks:
         if chunk.cid == audio_id and chunk.declared not in (0, 0xFFFFFFFF):
             return chunk.declared, chunk.size
     return None
 
 
-def _module(name: str):  # noqa: ANN202 - one of the walker modules
-    return importlib.import_module(f"deid.metadata.{name}")
-
-
-def _walk(path: str | Path) -> tuple[str, list[Field]]:
-    kind = ""
+@contextmanager
+def _parsed(path: str | Path) -> Iterator[tuple[bytes, list[Region]]]:
+    """The mapped file and its regions; parse failures become one-line AudioErrors naming the file."""
     with _mapped(path) as buf:
+        kind = ""
         try:
-            kind = sniff(buf)
-            return kind, _module(kind).walk(buf)
+            kind = _sniff_at(buf)
+            found = regions(buf)
         except AudioError as exc:
             raise AudioError(exc.reason, path) from None
-        except (IndexError, ValueError, struct.error) as exc:
-            raise AudioError(f"corrupt {_NAMES.get(kind, 'file')}: {exc}", path) from None
+        except _PARSE_ERRORS as exc:
+            raise AudioError(f"corrupt {NAMES.get(kind, 'file')}: {exc}", path) from None
+        yield buf, found
+
+
+def _walk(path: str | Path) -> list[Field]:
+    with _parsed(path) as (buf, found):
+        try:
+            return region_fields(buf, found)
+        except AudioError as exc:
+            raise AudioError(exc.reason, path) from None
+        except _PARSE_ERRORS as exc:
+            raise AudioError(f"corrupt {NAMES.get(found[0].kind, 'file')}: {exc}", path) from None
 
 
 def inspect_file(path: str | Path) -> list[Field]:
@@ -164,18 +193,52 @@ def inspect_file(path: str | Path) -> list[Field]:
     -------
     list of Field
         In file order. ``personal`` is False only for allow-listed technical structures.
-        Embedded pictures are listed with their size and then their EXIF and GPS tags.
+        Embedded pictures are listed with their size and then their EXIF and GPS tags. What
+        follows the first audio stream (tags, unexplained bytes, the streams of files joined
+        with ``cat``) is listed too, with its byte offset.
 
     Raises
     ------
     AudioError
         If the file is unreadable, of an unsupported kind, or corrupt.
     """
-    return _walk(path)[1]
+    return _walk(path)
+
+
+def trailing_data(path: str | Path) -> Trailing | None:
+    """What follows the first audio stream of a file, or None when nothing but tags and padding does.
+
+    Decoders (libsndfile, FFmpeg) play only the first stream of a FLAC, MP3 or Ogg file, so a
+    command that reads such a file would drop the rest of its audio without a word.
+
+    Raises
+    ------
+    AudioError
+        If the file is unreadable, of an unsupported kind, or corrupt.
+    """
+    with _parsed(path) as (buf, found):
+        streams = tuple((NAMES[r.kind], r.start) for r in found[1:] if r.audio)
+        unexplained = sum(r.stop - r.start for r in found[1:] if r.kind == "unexplained")
+        if not streams and not unexplained:
+            return None
+        return Trailing(found[0].stop, len(buf) - found[0].stop, streams, unexplained)
+
+
+def require_one_stream(path: str | Path) -> None:
+    """Refuse, with one line naming the file, a file that holds audio after its first stream.
+
+    Raises
+    ------
+    AudioError
+        If more audio follows the first stream (see `trailing_data`), or the file is unreadable.
+    """
+    trailing = trailing_data(path)
+    if trailing is not None and trailing.streams:
+        raise AudioError(trailing.reason(), path)
 
 
 def verify_clean(path: str | Path) -> None:
-    """Re-read `path` with deid's own walker; fail unless only technical structures remain.
+    """Re-read `path` with deid's own walkers, all of it; fail unless only technical structures remain.
 
     Raises
     ------
@@ -184,60 +247,60 @@ def verify_clean(path: str | Path) -> None:
     AudioError
         If the file cannot be parsed at all.
     """
-    _kind, fields = _walk(path)
-    personal = [f for f in fields if f.personal]
+    personal = [f for f in _walk(path) if f.personal]
     if personal:
         named = ", ".join(f"{f.container} {f.field}" for f in personal[:3])
         more = f" and {len(personal) - 3} more" if len(personal) > 3 else ""
         raise MetadataError(f"metadata remains after cleaning: {named}{more}", path)
 
 
-def _release(buf: bytes, start: int, length: int) -> None:
-    """Drop copied pages of a mapped file from this process's memory (they stay in the page cache).
-
-    Without it, copying the audio of a long recording maps all of it into the resident set.
-    """
-    if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        aligned = start - start % mmap.PAGESIZE
-        buf.madvise(mmap.MADV_DONTNEED, aligned, min(length + start - aligned, len(buf) - aligned))
-
-
 def _write(rebuilt: Rebuilt, buf: bytes, target: Path, digest: Any = None) -> Path:
     """Write the pieces to a temporary file beside `target` and return its path (and feed `digest`)."""
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    fd, tmp = temp_beside(target)
     update = digest.update if digest is not None else (lambda data: None)
     try:
-        with handle:
+        with os.fdopen(fd, "wb") as handle:
             for piece in rebuilt.pieces:
                 if isinstance(piece, Span):
                     for pos in range(piece.start, piece.stop, _COPY_BLOCK):
                         chunk = buf[pos:min(pos + _COPY_BLOCK, piece.stop)]
                         handle.write(chunk)
                         update(chunk)
-                        _release(buf, pos, _COPY_BLOCK)
+                        release(buf, pos, _COPY_BLOCK)
                 else:
                     handle.write(piece)
                     update(piece)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~umask)
     except BaseException:
-        os.unlink(handle.name)
+        tmp.unlink(missing_ok=True)
         raise
-    return Path(handle.name)
+    return tmp
+
+
+def _after_first(found: list[Region]) -> list[str]:
+    """What strip leaves out after the first stream; refuses a file with more audio there."""
+    streams = [r for r in found[1:] if r.audio]
+    if streams:
+        raise AudioError(Trailing(found[0].stop, 0, tuple((NAMES[r.kind], r.start) for r in streams), 0).reason())
+    labels = {"tags": "trailing tags", "padding": "padding after the audio",
+              "unexplained": "bytes after the audio stream"}
+    return list(dict.fromkeys(labels[r.kind] for r in found[1:]))
 
 
 def _clean_into(src: Path, dst: Path) -> tuple[str, Rebuilt]:
     """Rebuild `src` into a verified temporary file, then move it onto `dst`."""
-    kind = ""
-    with _mapped(src) as buf:
+    with _parsed(src) as (buf, found):
+        first = found[0]
         try:
-            kind = sniff(buf)
-            rebuilt = _module(kind).rebuild(buf)
+            dropped_after = _after_first(found)
+            rebuilt = module(first.kind).rebuild(buf, first.parsed)
         except AudioError as exc:
             raise AudioError(exc.reason, src) from None
-        except (IndexError, ValueError, struct.error) as exc:
-            raise AudioError(f"corrupt {_NAMES.get(kind, 'file')}: {exc}", src) from None
+        except _PARSE_ERRORS as exc:
+            raise AudioError(f"corrupt {NAMES[first.kind]}: {exc}", src) from None
+        rebuilt.dropped += dropped_after
         try:
             tmp = _write(rebuilt, buf, dst)
         except OSError as exc:
@@ -245,10 +308,14 @@ def _clean_into(src: Path, dst: Path) -> tuple[str, Rebuilt]:
     try:
         verify_clean(tmp)
     except DeidError as exc:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise MetadataError(exc.reason, dst) from None
-    os.replace(tmp, dst)
-    return kind, rebuilt
+    try:
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise AudioError(f"cannot write: {exc.strerror or exc}", dst) from None
+    return first.kind, rebuilt
 
 
 def strip_file(src: str | Path, dst: str | Path) -> StripReport:
@@ -256,7 +323,9 @@ def strip_file(src: str | Path, dst: str | Path) -> StripReport:
 
     The output is rebuilt from the allow-listed structures (see the module docstring),
     written to a temporary file beside `dst`, verified with `verify_clean`, and only then
-    renamed onto `dst`. `src` is never modified.
+    renamed onto `dst`. `src` is never modified. A file that holds more audio after its
+    first stream (files joined with ``cat``, a chained Ogg) is refused, since decoders would
+    play only the first; tags and bytes after the stream are dropped.
 
     Parameters
     ----------
@@ -270,18 +339,17 @@ def strip_file(src: str | Path, dst: str | Path) -> StripReport:
     Raises
     ------
     DeidError
-        If `dst` is `src`.
+        If `dst` is `src` (also through a link), a folder, or an existing read-only file.
     AudioError
         If `src` is unsupported or corrupt, or `dst` cannot be written.
     MetadataError
         If the rebuilt file still fails verification.
     """
     src, dst = Path(src), Path(dst)
-    if src.resolve() == dst.resolve() or (dst.exists() and os.path.samefile(src, dst)):
-        raise DeidError("output is the input; strip never modifies its input", dst)
+    check_writes({"the output": dst}, reads={"the input": src})
     kind, rebuilt = _clean_into(src, dst)
-    return StripReport(str(src), str(dst), _NAMES[kind], tuple(rebuilt.kept), tuple(rebuilt.dropped),
-                       rebuilt.audio_bytes)
+    return StripReport(str(src), str(dst), NAMES[kind].upper(), tuple(rebuilt.kept),
+                       tuple(rebuilt.dropped), rebuilt.audio_bytes)
 
 
 def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, str]:
@@ -290,10 +358,10 @@ def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, 
     libsndfile leaves traces of its own: a ``PEAK`` chunk with the time of writing in float
     WAV/AIFF, the libFLAC vendor string in FLAC, ``ENCODER=libsndfile`` and the libvorbis /
     libopus vendor in Ogg (with a random serial number), and the LAME version in MP3's Info
-    frame and in the unused bytes of its bit reservoir (which may be zeroed here, since no
-    input frames need preserving). Rebuilding through the walkers that `strip_file` uses removes
-    all of them and makes the output a function of the samples alone; the rebuilt file is then
-    walked again by `verify_clean`.
+    frame and in the unused bytes of its bit reservoir (zeroed here, since no input frames
+    need preserving). Rebuilding through the walkers that `strip_file` uses removes all of
+    them and makes the output a function of the samples alone; the rebuilt file is then walked
+    again, all of it, by `verify_clean`.
 
     Parameters
     ----------
@@ -324,11 +392,15 @@ def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, 
     if expected is None:
         raise MetadataError(f"deid cannot verify the metadata of {fmt} files; write WAV, AIFF, FLAC, OGG or MP3",
                             target)
-    kind = sniff(buf)
+    try:
+        kind = _sniff_at(buf)
+        first = regions(buf)[0]
+    except AudioError as exc:
+        raise MetadataError(exc.reason, target) from None
     if kind != expected:
-        raise MetadataError(f"written as {fmt} but the file is {_NAMES[kind]}", target)
-    module = _module(kind)
-    rebuilt = module.rebuild(buf, zero_reservoir=True) if kind == "mp3" else module.rebuild(buf)
+        raise MetadataError(f"written as {fmt} but the file is {NAMES[kind]}", target)
+    walker = module(first.kind)
+    rebuilt = walker.rebuild(buf, first.parsed, zero_reservoir=True) if kind == "mp3" else walker.rebuild(buf, first.parsed)
     digest = hashlib.sha256()
     try:
         tmp = _write(rebuilt, buf, target, digest)
@@ -338,7 +410,7 @@ def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, 
     try:
         verify_clean(tmp)
     except DeidError as exc:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise MetadataError(exc.reason, target) from None
     return tmp, size, digest.hexdigest()
 
@@ -354,7 +426,11 @@ def finalize_written(path: str | Path, fmt: str) -> None:
     path = Path(path)
     with _mapped(path) as buf:
         tmp, _size, _sha = clean_encoded(buf, fmt, path)
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise AudioError(f"cannot write: {exc.strerror or exc}", path) from None
 
 
 def read_m4a(path: str | Path) -> tuple[np.ndarray, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import re
 import struct
 from dataclasses import dataclass, field
@@ -58,6 +59,83 @@ def malformed(reason: str) -> AudioError:
     return AudioError(reason)
 
 
+#: Bytes a walker reads through before it lets go of them (see `release`).
+RELEASE_BYTES = 8 << 20
+
+
+def release(buf: bytes, start: int, length: int) -> None:
+    """Drop pages of a mapped file from this process's memory (they stay in the page cache).
+
+    Walking the frames of a long recording, or copying its audio, would otherwise map all of
+    it into the resident set.
+    """
+    if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and length > 0:
+        aligned = start - start % mmap.PAGESIZE
+        buf.madvise(mmap.MADV_DONTNEED, aligned, min(length + start - aligned, len(buf) - aligned))
+
+
+#: Bytes of an opaque span rendered for a reader; longer spans are shown by their start and size,
+#: so that a gigabyte of appended data costs no more to describe than a kilobyte.
+PREVIEW_BYTES = 1 << 16
+
+
+def preview(buf: bytes, start: int, stop: int) -> str:
+    """`readable` of ``buf[start:stop]``, reading at most `PREVIEW_BYTES` of it."""
+    shown = readable(bytes(buf[start:min(stop, start + PREVIEW_BYTES)]))
+    return shown if stop - start <= PREVIEW_BYTES else f"{stop - start} bytes, starting: {shown}"
+
+
+class FieldReader:
+    """Read the fields of a structure deid keeps, and set aside every byte no field explains.
+
+    A kept structure is written back from its fields, never copied, so whatever hides in
+    its reserved or trailing bytes cannot survive; `spare` holds those bytes so that
+    ``inspect`` can show them.
+    """
+
+    def __init__(self, data: bytes, *, little: bool = False, what: str = "structure") -> None:
+        self.data = bytes(data)
+        self.pos = 0
+        self.order = "little" if little else "big"
+        self.what = what
+        self._spare = bytearray()
+
+    @property
+    def left(self) -> int:
+        return len(self.data) - self.pos
+
+    def take(self, size: int) -> bytes:
+        if self.pos + size > len(self.data):
+            raise malformed(f"{self.what} is truncated")
+        out = self.data[self.pos:self.pos + size]
+        self.pos += size
+        return out
+
+    def int(self, size: int, *, signed: bool = False) -> int:
+        return int.from_bytes(self.take(size), self.order, signed=signed)
+
+    def reserved(self, size: int) -> None:
+        """Bytes the format reserves (they must be zero): set aside."""
+        self._spare += self.take(min(size, self.left))
+
+    def rest(self) -> None:
+        """Everything after the last field: set aside."""
+        self._spare += self.data[self.pos:]
+        self.pos = len(self.data)
+
+    def spare(self, extra: bytes = b"") -> bytes:
+        """The bytes set aside (plus `extra`) when any is not zero, else b""."""
+        found = bytes(self._spare) + extra
+        return found if found.strip(b"\0") else b""
+
+
+def spare_field(container: str, name: str, spare: bytes) -> list[Field]:
+    """A personal field for the bytes of a kept structure that none of its fields explains."""
+    if not spare:
+        return []
+    return [Field(container, f"{name} (bytes its fields do not explain)", readable(spare) or spare.hex(), True)]
+
+
 _ASCII_RUN = re.compile(rb"[\x20-\x7e]{4,}")
 _UTF16LE_RUN = re.compile(rb"(?:[\x20-\x7e]\x00){4,}")
 _UTF16BE_RUN = re.compile(rb"(?:\x00[\x20-\x7e]){4,}")
@@ -106,7 +184,7 @@ def is_blank(data: bytes) -> bool:
     return not data.strip(b"\0")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Chunk:
     """One chunk of a RIFF or AIFF file: its id, and where its payload lies."""
 
@@ -137,3 +215,30 @@ def iff_chunks(buf: bytes, start: int, end: int, *, big_endian: bool) -> tuple[l
 def chunk_name(cid: bytes) -> str:
     """A chunk id as text, with unprintable bytes escaped."""
     return "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in cid)
+
+
+@dataclass(frozen=True)
+class IffLayout:
+    """A parsed RIFF or FORM chunk: its chunks, where parsing stopped, where it ends, its form type."""
+
+    chunks: list[Chunk]
+    parsed: int
+    end: int
+    kind: bytes
+
+
+def iff_layout(buf: bytes, start: int, stop: int, *, big_endian: bool) -> tuple[list[Chunk], int, int]:
+    """The chunks of the RIFF or FORM chunk at `start`, where parsing stopped, and where it ends.
+
+    A RIFF/FORM size smaller than the chunks it holds (a writer that never updated it) is
+    extended to the end of its last chunk, as far as the file holds it: decoders read those
+    samples, so they belong to the stream and not to what follows it.
+    """
+    fmt = ">I" if big_endian else "<I"
+    end = min(start + 8 + struct.unpack(fmt, buf[start + 4:start + 8])[0], stop)
+    chunks, parsed = iff_chunks(buf, start + 12, end, big_endian=big_endian)
+    if chunks and chunks[-1].size < chunks[-1].declared and parsed == end < stop:
+        last = chunks[-1]
+        chunks[-1] = Chunk(last.cid, last.start, min(last.declared, stop - last.start), last.declared)
+        end = parsed = min(last.start + last.declared + (last.declared & 1), stop)
+    return chunks, parsed, end

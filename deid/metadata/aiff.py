@@ -2,7 +2,8 @@
 
 Kept: ``COMM`` (channels, frames, sample size, rate, and for AIFF-C the codec, whose
 free-text name is blanked), ``SSND`` (samples; its leading offset bytes are dropped) and
-``FVER`` (a fixed spec constant AIFF-C requires). Dropped: ``NAME``, ``AUTH``, ``(c) ``,
+``FVER`` (a fixed spec constant AIFF-C requires). ``COMM`` and ``FVER`` are written back from
+their fields, never copied. Dropped: ``NAME``, ``AUTH``, ``(c) ``,
 ``ANNO``, ``COMT``, ``MARK``, ``INST``, ``MIDI``, ``AESD``, ``APPL``, ``ID3 ``, ``CHAN``,
 ``PEAK`` (time of writing) and any unknown chunk.
 """
@@ -11,18 +12,30 @@ from __future__ import annotations
 
 import struct
 
-from deid.metadata._common import Chunk, Field, Rebuilt, Span, chunk_name, iff_chunks, malformed, readable
+from deid.errors import AudioError
+from deid.metadata._common import (Chunk, Field, FieldReader, IffLayout, Rebuilt, Span, chunk_name, iff_layout,
+                                   malformed, preview, readable, spare_field)
 from deid.metadata.id3 import id3v2_fields, id3v2_size
 
 KEEP = (b"FVER", b"COMM", b"SSND")
+#: The one AIFF-C format version there is (the spec's timestamp of May 1990).
+FVER = bytes.fromhex("a2805140")
+#: AIFF-C compression types libsndfile reads; anything else is refused rather than copied.
+_CODECS = {b"NONE", b"sowt", b"twos", b"raw ", b"in24", b"in32", b"42ni", b"23ni", b"fl32", b"FL32", b"fl64",
+           b"FL64", b"alaw", b"ALAW", b"ulaw", b"ULAW", b"ima4", b"GSM ", b"DWVW"}
 
 
-def _layout(buf: bytes) -> tuple[list[Chunk], int, int, bytes]:
-    if len(buf) < 12 or buf[:4] != b"FORM" or buf[8:12] not in (b"AIFF", b"AIFC"):
+def _layout(buf: bytes, start: int = 0, stop: int | None = None) -> tuple[list[Chunk], int, int, bytes]:
+    """Chunks, where parsing stopped, where the FORM chunk ends (see `iff_layout`), and its kind."""
+    stop = len(buf) if stop is None else stop
+    if stop - start < 12 or buf[start:start + 4] != b"FORM" or buf[start + 8:start + 12] not in (b"AIFF", b"AIFC"):
         raise malformed("not an AIFF file")
-    form_end = min(8 + struct.unpack(">I", buf[4:8])[0], len(buf))
-    chunks, stop = iff_chunks(buf, 12, form_end, big_endian=True)
-    return chunks, stop, form_end, bytes(buf[8:12])
+    return (*iff_layout(buf, start, stop, big_endian=True), bytes(buf[start + 8:start + 12]))
+
+
+def parse(buf: bytes, start: int, stop: int) -> IffLayout:
+    """The AIFF file that starts at `start`; its ``end`` is where its FORM chunk ends."""
+    return IffLayout(*_layout(buf, start, stop))
 
 
 def _extended(raw: bytes) -> float:
@@ -32,10 +45,41 @@ def _extended(raw: bytes) -> float:
     return 0.0 if exponent == 0 and mantissa == 0 else mantissa * 2.0 ** (exponent - 16383 - 63)
 
 
-def _chunk_fields(buf: bytes, c: Chunk) -> list[Field]:
+def _to_extended(value: int) -> bytes:
+    """A whole number as an 80-bit extended float, normalised (the top mantissa bit set)."""
+    if value <= 0:
+        return bytes(10)
+    shift = 64 - value.bit_length()
+    return struct.pack(">HQ", 16383 + 63 - shift, value << shift)
+
+
+def _canonical_comm(payload: bytes, kind: bytes) -> tuple[bytes, bytes]:
+    """``COMM`` rebuilt from its fields (the rate as the whole number decoders use), and the bytes set aside.
+
+    An AIFF-C codec name is free text; it becomes an empty Pascal string.
+    """
+    r = FieldReader(payload, what="AIFF COMM chunk")
+    channels, frames, bits, raw_rate = r.int(2, signed=True), r.int(4), r.int(2, signed=True), r.take(10)
+    rate = round(_extended(raw_rate))
+    extra = raw_rate if _to_extended(rate) != raw_rate else b""
+    body = struct.pack(">hIh", channels, frames, bits) + _to_extended(rate)
+    if kind == b"AIFC":
+        codec = r.take(4)
+        if codec not in _CODECS:
+            raise malformed(f"AIFF-C codec {codec.decode('latin-1')!r} is not one deid can vouch for")
+        body += codec + b"\0\0"
+        if r.left:
+            r.take(min(r.left, 1 + r.data[r.pos]))  # the codec name: reported on its own, never kept
+    r.rest()
+    return body, r.spare(extra)
+
+
+def _chunk_fields(buf: bytes, c: Chunk, kind: bytes) -> list[Field]:
     name = chunk_name(c.cid)
     if c.cid == b"SSND":
         return [Field("AIFF", name, f"{max(c.size - 8, 0)} bytes of samples", False)]
+    if c.cid not in (b"COMM", b"FVER", b"ID3 ", b"PEAK"):
+        return [Field("AIFF", name, preview(buf, c.start, c.start + c.size) or f"{c.size} bytes", True)]
     body = bytes(buf[c.start:c.start + c.size])
     if c.cid == b"COMM" and len(body) >= 18:
         channels, frames, bits = struct.unpack(">hIh", body[:8])
@@ -44,9 +88,14 @@ def _chunk_fields(buf: bytes, c: Chunk) -> list[Field]:
                                       f"{_extended(body[8:18]):g} Hz{codec}", False)]
         if len(body) > 23 and body[22]:
             fields.append(Field("AIFF", "COMM/compression name", readable(body[23:23 + body[22]]), True))
+        try:
+            fields += spare_field("AIFF", name, _canonical_comm(body, kind)[1])
+        except AudioError as exc:
+            fields.append(Field("AIFF", f"{name} (not rebuildable)", exc.reason, True))
         return fields
     if c.cid == b"FVER":
-        return [Field("AIFF", name, f"version {body[:4].hex()}", False)]
+        return [Field("AIFF", name, f"version {body[:4].hex()}", False)] + spare_field(
+            "AIFF", name, body if body != FVER else b"")
     if c.cid == b"ID3 " and id3v2_size(body, 0):
         return id3v2_fields(body, 0, where="AIFF ID3/")
     if c.cid == b"PEAK" and len(body) >= 8:
@@ -55,20 +104,17 @@ def _chunk_fields(buf: bytes, c: Chunk) -> list[Field]:
     return [Field("AIFF", name, readable(body) or f"{c.size} bytes", True)]
 
 
-def walk(buf: bytes) -> list[Field]:
-    """Every chunk of an AIFF file, and any bytes outside the chunk structure."""
-    chunks, stop, form_end, _kind = _layout(buf)
-    fields = [f for c in chunks for f in _chunk_fields(buf, c)]
-    if stop < form_end:
-        fields.append(Field("AIFF", "unparsed bytes", readable(bytes(buf[stop:form_end])), True))
-    if form_end < len(buf):
-        fields.append(Field("AIFF", "bytes after FORM", readable(bytes(buf[form_end:])), True))
+def walk(buf: bytes, layout: IffLayout) -> list[Field]:
+    """Every chunk of a parsed AIFF file, and any bytes outside the chunk structure."""
+    fields = [f for c in layout.chunks for f in _chunk_fields(buf, c, layout.kind)]
+    if layout.parsed < layout.end:
+        fields.append(Field("AIFF", "unparsed bytes", preview(buf, layout.parsed, layout.end), True))
     return fields
 
 
-def rebuild(buf: bytes) -> Rebuilt:
+def rebuild(buf: bytes, layout: IffLayout) -> Rebuilt:
     """``FORM`` + (``FVER``) + ``COMM`` + ``SSND``; the samples copied byte for byte."""
-    chunks, _stop, _end, kind = _layout(buf)
+    chunks, kind = layout.chunks, layout.kind
     comm = [c for c in chunks if c.cid == b"COMM"]
     ssnd = [c for c in chunks if c.cid == b"SSND"]
     if len(comm) != 1 or len(ssnd) > 1:
@@ -76,13 +122,9 @@ def rebuild(buf: bytes) -> Rebuilt:
     out = Rebuilt()
     body: list[bytes | Span] = []
     if kind == b"AIFC":
-        fver = [c for c in chunks if c.cid == b"FVER"]
-        version = bytes(buf[fver[0].start:fver[0].start + 4]) if fver else bytes.fromhex("a2805140")
-        body.append(b"FVER" + struct.pack(">I", 4) + version)
+        body.append(b"FVER" + struct.pack(">I", 4) + FVER)
         out.kept.append("FVER")
-    common = bytes(buf[comm[0].start:comm[0].start + comm[0].size])
-    # AIFF-C ends COMM with a free-text codec name; it is blanked to an empty Pascal string.
-    common = common[:22] + b"\0\0" if kind == b"AIFC" else common[:18]
+    common, _spare = _canonical_comm(bytes(buf[comm[0].start:comm[0].start + comm[0].size]), kind)
     body.append(b"COMM" + struct.pack(">I", len(common)) + common)
     out.kept.append("COMM")
     if ssnd:

@@ -2,18 +2,24 @@
 
 Kept: the MPEG audio frames, byte for byte, and the Xing/Info frame (a silent frame that
 carries the frame count, seek table and the LAME gapless delay/padding that decoders use
-to trim the stream to its true length). Its LAME version string (e.g. ``LAME3.100``) names
-the encoder build, so it is replaced by ``LAME`` followed by spaces; the ``LAME`` prefix
-stays because decoders only read the delay/padding when they see it. The tag checksum is
-recomputed. Dropped: leading ID3v2, trailing ID3v1/TAG+, APEv2, Lyrics3 and appended ID3v2,
-and any bytes between frames.
+to trim the stream to its true length), rebuilt from its fields: bytes its fields do not
+explain (its side information, what follows the LAME tag) become zero. Its LAME version
+string (e.g. ``LAME3.100``) names the encoder build, so it is replaced by ``LAME`` followed
+by spaces; the ``LAME`` prefix stays because decoders only read the delay/padding when they
+see it. The tag checksum is recomputed. Dropped: leading ID3v2 and any bytes between frames.
+
+The stream ends at a tag after its frames, at a second Xing/Info frame, or after the number
+of frames its Info frame declares: what follows (trailing tags, a second file joined with
+``cat``) is another region of the file (see `deid.metadata.layout`).
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
-from deid.metadata._common import Field, Rebuilt, Span, malformed, readable
+from deid.metadata._common import (RELEASE_BYTES, Field, FieldReader, Rebuilt, Span, malformed, preview, readable,
+                                   release, spare_field)
 from deid.metadata.id3 import id3v2_fields, id3v2_size, trailing_tags
 
 NEUTRAL_LAME = b"LAME     "
@@ -48,10 +54,9 @@ def frame_length(head: bytes) -> int:
 def _sync(buf: bytes, pos: int, end: int) -> int:
     """Next offset at or after `pos` where two consecutive valid frames start, or `end`."""
     while pos < end:
-        nxt = bytes(buf[pos:end]).find(b"\xff")
-        if nxt < 0:
+        pos = buf.find(b"\xff", pos, end)
+        if pos < 0:
             return end
-        pos += nxt
         length = frame_length(bytes(buf[pos:pos + 4]))
         if length and (pos + length >= end or frame_length(bytes(buf[pos + length:pos + length + 4]))):
             return pos
@@ -59,16 +64,34 @@ def _sync(buf: bytes, pos: int, end: int) -> int:
     return end
 
 
-def _lame_offset(frame: bytes) -> int | None:
-    """Offset of the LAME extension inside a Xing/Info frame, or None."""
+def _xing_offset(frame: bytes) -> int:
+    """Where a Xing/Info header would sit in this frame (after the header, CRC and side info)."""
     mpeg1, mono = (frame[1] >> 3) & 3 == 3, (frame[3] >> 6) == 3
     side = (17 if mono else 32) if mpeg1 else (9 if mono else 17)
-    xing = 4 + (0 if frame[1] & 1 else 2) + side
-    if frame[xing:xing + 4] not in (b"Xing", b"Info"):
+    return 4 + (0 if frame[1] & 1 else 2) + side
+
+
+def is_info_frame(frame: bytes) -> bool:
+    """Whether this frame is a Xing/Info frame (a silent frame describing the stream)."""
+    xing = _xing_offset(frame)
+    return frame[xing:xing + 4] in (b"Xing", b"Info")
+
+
+def _lame_offset(frame: bytes) -> int | None:
+    """Offset of the LAME extension inside a Xing/Info frame, or None."""
+    if not is_info_frame(frame):
         return None
+    xing = _xing_offset(frame)
     (flags,) = struct.unpack(">I", frame[xing + 4:xing + 8])
     pos = xing + 8 + 4 * bool(flags & 1) + 4 * bool(flags & 2) + 100 * bool(flags & 4) + 4 * bool(flags & 8)
     return pos if pos + 36 <= len(frame) else None
+
+
+def _declared_frames(frame: bytes) -> int | None:
+    """The number of audio frames the Info frame says follow it, if it says."""
+    xing = _xing_offset(frame)
+    (flags,) = struct.unpack(">I", frame[xing + 4:xing + 8])
+    return struct.unpack(">I", frame[xing + 8:xing + 12])[0] if flags & 1 else None
 
 
 def _crc16(data: bytes) -> int:
@@ -81,15 +104,37 @@ def _crc16(data: bytes) -> int:
     return crc
 
 
-def neutral_info_frame(frame: bytes) -> bytes:
-    """The Xing/Info frame with its encoder version replaced and its tag CRC recomputed."""
-    lame = _lame_offset(frame)
-    if lame is None or frame[lame:lame + 9] == NEUTRAL_LAME:
-        return frame
-    out = bytearray(frame)
-    out[lame:lame + 9] = NEUTRAL_LAME
-    out[lame + 34:lame + 36] = struct.pack(">H", _crc16(bytes(out[:lame + 34])))
-    return bytes(out)
+def canonical_info_frame(frame: bytes) -> tuple[bytes, bytes]:
+    """The Xing/Info frame rebuilt from its fields, and the bytes none of them explains.
+
+    Kept: the frame header (and CRC), the Xing fields (frame and byte counts, a seek table that
+    only rises, the quality) and a LAME tag whose own checksum proves it one, with its version
+    replaced by `NEUTRAL_LAME` and the checksum recomputed. The side information of this
+    silent frame, and everything after the tag, become zero.
+    """
+    head, xing = 4 + (0 if frame[1] & 1 else 2), _xing_offset(frame)
+    side = frame[head:xing]
+    out = bytearray(frame[:head]) + bytes(len(side))
+    r = FieldReader(frame[xing:], what="MP3 Info frame")
+    tag, flags = r.take(4), r.int(4)
+    extra = side + (struct.pack(">I", flags & ~0xF) if flags & ~0xF else b"")
+    flags &= 0xF
+    counts = [r.take(4) if flags & bit else b"" for bit in (1, 2)]
+    toc = r.take(100) if flags & 4 else b""
+    if toc and any(b < a for a, b in zip(toc, toc[1:])):
+        extra += toc  # a seek table only rises; this one holds something else
+        toc, flags = b"", flags & ~4
+    quality = r.take(4) if flags & 8 else b""
+    out += tag + struct.pack(">I", flags) + b"".join(counts) + toc + quality
+    if r.left >= 36:
+        candidate = r.take(36)
+        if _crc16(frame[:xing + r.pos - 2]) == int.from_bytes(candidate[34:36], "big"):
+            out += NEUTRAL_LAME + candidate[9:34]
+            out += struct.pack(">H", _crc16(bytes(out)))
+        else:
+            extra += candidate
+    r.rest()
+    return bytes(out + bytes(len(frame) - len(out))), r.spare(extra)
 
 
 def _main_data_use(frame: bytes) -> tuple[int, int, int] | None:
@@ -151,95 +196,115 @@ def zero_filler(frames: list[bytearray]) -> None:
         pos += size
 
 
-def _layout(buf: bytes) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]], int]:
-    """Leading tag end, frame spans, gaps between frames, and where trailing tags begin."""
-    start = 0
-    while id3v2_size(buf, start):
-        start += id3v2_size(buf, start)
-    _tail, end = trailing_tags(buf, start, len(buf))
+def _tag_at(buf: bytes, pos: int) -> bool:
+    """Whether a tag starts at `pos` (after the frames of a stream, it ends the stream)."""
+    return bool(id3v2_size(buf, pos)) or buf[pos:pos + 3] == b"TAG" or buf[pos:pos + 8] == b"APETAGEX" \
+        or buf[pos:pos + 11] == b"LYRICSBEGIN"
+
+
+@dataclass
+class Layout:
+    """One MPEG stream: where it starts, its first frame, its frames, the junk between them, its end."""
+
+    start: int
+    first: int
+    frames: list[tuple[int, int]]
+    gaps: list[tuple[int, int]]
+    end: int
+
+
+def _layout(buf: bytes, start: int = 0, stop: int | None = None) -> Layout:
+    """The frames of the stream at `start`.
+
+    The stream ends at the first of: a tag after its frames, a second Xing/Info frame, the
+    frame count its Info frame declares, or the tags at the end of the region. What follows
+    (the second of two files joined with ``cat``) is not part of it.
+    """
+    stop = len(buf) if stop is None else stop
+    first = start
+    while id3v2_size(buf, first):
+        first += id3v2_size(buf, first)
+    _tail, end = trailing_tags(buf, first, stop)
     frames: list[tuple[int, int]] = []
     gaps: list[tuple[int, int]] = []
-    pos = start
+    declared: int | None = None
+    pos = released = first
     while pos < end:
+        if pos - released > RELEASE_BYTES:
+            release(buf, released, pos - released)
+            released = pos
         length = frame_length(bytes(buf[pos:pos + 4]))
         if not length:
+            if frames and _tag_at(buf, pos):
+                break
             nxt = _sync(buf, pos, end)
             gaps.append((pos, nxt))
             pos = nxt
             continue
+        if frames and (is_info_frame(bytes(buf[pos:pos + 40])) or (declared is not None and len(frames) > declared)):
+            break
         frames.append((pos, min(pos + length, end)))
+        if len(frames) == 1 and is_info_frame(bytes(buf[pos:pos + 40])):
+            declared = _declared_frames(bytes(buf[pos:pos + 48]))
         pos += length
     if not frames:
         raise malformed("no MPEG audio frames found")
-    return start, frames, gaps, end
+    stream_stop = frames[-1][1]
+    return Layout(start, first, frames, [g for g in gaps if g[0] < stream_stop], stream_stop)
 
 
-def walk(buf: bytes) -> list[Field]:
-    """Tags around the stream, the Xing/LAME frame, and anything between frames."""
-    start, frames, gaps, end = _layout(buf)
+def parse(buf: bytes, start: int, stop: int) -> Layout:
+    """The MPEG stream that starts at `start` (see `_layout` for where it ends)."""
+    return _layout(buf, start, stop)
+
+
+def walk(buf: bytes, layout: Layout) -> list[Field]:
+    """Tags in front of the stream, the Xing/LAME frame, and anything between frames."""
     fields: list[Field] = []
-    pos = 0
-    while pos < start:
+    pos = layout.start
+    while pos < layout.first:
         fields.extend(id3v2_fields(buf, pos))
         pos += id3v2_size(buf, pos)
-    first = bytes(buf[frames[0][0]:frames[0][1]])
+    first = bytes(buf[layout.frames[0][0]:layout.frames[0][1]])
     lame = _lame_offset(first)
     if lame is not None:
         version = first[lame:lame + 9]
         fields.append(Field("MPEG", "LAME encoder", readable(version) or version.hex(), version != NEUTRAL_LAME))
-    fields.append(Field("MPEG", "frames", f"{len(frames)} frames, {sum(b - a for a, b in frames)} bytes", False))
-    for a, b in gaps:
-        fields.append(Field("MPEG", "bytes between frames", readable(bytes(buf[a:b])) or f"{b - a} bytes", True))
-    tail, _ = trailing_tags(buf, start, len(buf))
-    return fields + tail
+    if is_info_frame(first):
+        fields += spare_field("MPEG", "Xing/Info frame", canonical_info_frame(first)[1])
+    fields.append(Field("MPEG", "frames", f"{len(layout.frames)} frames, "
+                                          f"{sum(b - a for a, b in layout.frames)} bytes", False))
+    for a, b in layout.gaps:
+        fields.append(Field("MPEG", "bytes between frames", preview(buf, a, b) or f"{b - a} bytes", True))
+    return fields
 
 
-def rebuild(buf: bytes, *, zero_reservoir: bool = False) -> Rebuilt:
-    """The frames alone, with the Info frame's encoder version neutralised.
+def rebuild(buf: bytes, layout: Layout, *, zero_reservoir: bool = False) -> Rebuilt:
+    """The frames alone, with the Info frame rebuilt from its fields (encoder version neutralised).
 
     With `zero_reservoir`, unused reservoir bytes are zeroed too (see `zero_filler`); the
     decoded audio stays identical but the frames no longer are, so `strip` leaves it off.
     """
-    start, frames, gaps, end = _layout(buf)
-    if zero_reservoir:
-        return _rebuild_zeroed(buf, start, frames, gaps, end)
-    out = Rebuilt(kept=["MPEG audio frames"])
-    first = bytes(buf[frames[0][0]:frames[0][1]])
-    spans = frames
-    if _lame_offset(first) is not None:
-        out.pieces.append(neutral_info_frame(first))
-        out.kept.append("Xing/Info frame (LAME version neutralised)")
-        spans = frames[1:]
-    run_start = None
-    prev_stop = None
-    for a, b in spans:
-        if run_start is None:
-            run_start = a
-        elif a != prev_stop:
-            out.pieces.append(Span(run_start, prev_stop))
-            run_start = a
-        prev_stop = b
-    if run_start is not None:
-        out.pieces.append(Span(run_start, prev_stop))
-    out.audio_bytes = sum(b - a for a, b in spans)
-    out.dropped = (["ID3v2"] if start else []) + (["trailing tags"] if end < len(buf) else [])
-    out.dropped += ["bytes between frames"] if gaps else []
-    return out
-
-
-def _rebuild_zeroed(buf: bytes, start: int, frames: list[tuple[int, int]], gaps: list[tuple[int, int]],
-                    end: int) -> Rebuilt:
-    out = Rebuilt(kept=["MPEG audio frames (unused reservoir bytes zeroed)"])
+    frames = layout.frames
+    out = Rebuilt(kept=["MPEG audio frames (unused reservoir bytes zeroed)" if zero_reservoir
+                        else "MPEG audio frames"])
     first = bytes(buf[frames[0][0]:frames[0][1]])
     audio = frames
-    if _lame_offset(first) is not None:
-        out.pieces.append(neutral_info_frame(first))
-        out.kept.append("Xing/Info frame (LAME version neutralised)")
+    if is_info_frame(first):
+        out.pieces.append(canonical_info_frame(first)[0])
+        out.kept.append("Xing/Info frame (rebuilt, LAME version neutralised)")
         audio = frames[1:]
-    body = [bytearray(buf[a:b]) for a, b in audio]
-    zero_filler(body)
-    out.pieces.append(b"".join(body))
-    out.audio_bytes = sum(len(f) for f in body)
-    out.dropped = (["ID3v2"] if start else []) + (["trailing tags"] if end < len(buf) else [])
-    out.dropped += ["bytes between frames"] if gaps else []
+    if zero_reservoir:
+        body = [bytearray(buf[a:b]) for a, b in audio]
+        zero_filler(body)
+        out.pieces.append(b"".join(body))
+    else:
+        for a, b in audio:
+            last = out.pieces[-1] if out.pieces else None
+            if isinstance(last, Span) and last.stop == a:
+                out.pieces[-1] = Span(last.start, b)
+            else:
+                out.pieces.append(Span(a, b))
+    out.audio_bytes = sum(b - a for a, b in audio)
+    out.dropped = (["ID3v2"] if layout.first > layout.start else []) + (["bytes between frames"] if layout.gaps else [])
     return out

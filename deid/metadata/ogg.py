@@ -1,12 +1,17 @@
 """Ogg Vorbis and Opus: walk pages and packets, rebuild with an empty comment header.
 
-Kept: the identification header (``\\x01vorbis`` / ``OpusHead``), the Vorbis setup header
-(codebooks), and every audio packet, byte for byte, on its original page layout.
+Kept: the identification header (``\\x01vorbis`` / ``OpusHead``, rebuilt from its fields),
+the Vorbis setup header (codebooks), and every audio packet, byte for byte, on its original
+page layout.
 Replaced: the comment header (``\\x03vorbis`` / ``OpusTags``), which Vorbis and Opus
 require, by one with an empty vendor string and no comments. Dropped: other logical
 streams (skeleton, a second codec), the binary tail of ``OpusTags``, and bytes between
 pages. The stream serial number becomes a hash of the kept packets, so that the same
 audio gives the same file (libsndfile and libogg draw it at random).
+
+Only the first link of a chain is this stream: the link ends when each of its logical
+streams has ended, and a further link (a chained Ogg, or two files joined with ``cat``) is
+another region of the file.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from deid.metadata._common import Field, Rebuilt, Span, malformed, readable
+from deid.errors import AudioError
+from deid.metadata._common import (RELEASE_BYTES, Field, FieldReader, Rebuilt, Span, malformed, preview, readable,
+                                   release, spare_field)
 from deid.metadata.vorbis_comment import comment_fields
 
 _REVERSE = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
@@ -48,29 +55,84 @@ class Page:
     size: int  # payload length
 
 
-def _pages(buf: bytes) -> tuple[list[Page], list[tuple[int, int]]]:
-    """All pages, and the byte ranges that are not part of any page."""
+def _pages(buf: bytes, start: int = 0, stop: int | None = None) -> tuple[list[Page], list[tuple[int, int]]]:
+    """The pages of the first link of a chain, and the byte ranges inside it that are no page.
+
+    A link ends when every logical stream that began it has ended (its EOS page): a page after
+    that starts the next link (a chained Ogg, or two files joined with ``cat``).
+    """
+    stop = len(buf) if stop is None else stop
     pages: list[Page] = []
     gaps: list[tuple[int, int]] = []
-    pos = 0
-    while pos < len(buf):
-        if buf[pos:pos + 4] != b"OggS" or pos + 27 > len(buf):
-            nxt = bytes(buf[pos + 1:]).find(b"OggS")
-            stop = len(buf) if nxt < 0 else pos + 1 + nxt
-            gaps.append((pos, stop))
-            pos = stop
+    open_streams: set[int] = set()
+    began = False
+    pos = released = start
+    while pos < stop:
+        if pos - released > RELEASE_BYTES:
+            release(buf, released, pos - released)
+            released = pos
+        if buf[pos:pos + 4] != b"OggS" or pos + 27 > stop:
+            nxt = buf.find(b"OggS", pos + 1, stop)
+            gaps.append((pos, stop if nxt < 0 else nxt))
+            pos = stop if nxt < 0 else nxt
             continue
         nseg = buf[pos + 26]
         lacing = bytes(buf[pos + 27:pos + 27 + nseg])
-        start = pos + 27 + nseg
+        payload = pos + 27 + nseg
         size = sum(lacing)
-        if start + size > len(buf):
-            gaps.append((pos, len(buf)))
+        if payload + size > stop:
+            gaps.append((pos, stop))
             break
-        pages.append(Page(pos, buf[pos + 5], bytes(buf[pos + 6:pos + 14]),
-                          struct.unpack("<I", buf[pos + 14:pos + 18])[0], lacing, start, size))
-        pos = start + size
-    return pages, gaps
+        flags, serial = buf[pos + 5], struct.unpack("<I", buf[pos + 14:pos + 18])[0]
+        if began and not open_streams:
+            break  # every stream of this link has ended: the next link begins here
+        if flags & 0x02:
+            open_streams.add(serial)
+            began = True
+        pages.append(Page(pos, flags, bytes(buf[pos + 6:pos + 14]), serial, lacing, payload, size))
+        if flags & 0x04:
+            open_streams.discard(serial)
+        pos = payload + size
+    last = pages[-1].payload + pages[-1].size if pages else start
+    return pages, [(a, b) for a, b in gaps if a < last]
+
+
+@dataclass(frozen=True)
+class Link:
+    """The first link of an Ogg chain: its logical streams' pages, the bytes that are no page, its end."""
+
+    streams: dict[int, list[Page]]
+    gaps: list[tuple[int, int]]
+    end: int
+
+
+def parse(buf: bytes, start: int, stop: int) -> Link:
+    """The first link of the Ogg chain that starts at `start`."""
+    pages, gaps = _pages(buf, start, stop)
+    if not pages:
+        raise malformed("not an Ogg file")
+    streams: dict[int, list[Page]] = {}
+    for page in pages:
+        streams.setdefault(page.serial, []).append(page)
+    return Link(streams, gaps, pages[-1].payload + pages[-1].size)
+
+
+def _canonical_head(codec: str, head: bytes) -> tuple[bytes, bytes]:
+    """The identification header rebuilt from its fields, and the bytes they do not explain."""
+    r = FieldReader(head, little=True, what=f"{codec} identification header")
+    if codec == "Vorbis":
+        magic, version, channels, rate = r.take(7), r.int(4), r.int(1), r.int(4)
+        bitrates, blocks, framing = r.take(12), r.int(1), r.int(1)
+        r.rest()
+        body = magic + struct.pack("<IBI", version, channels, rate) + bitrates + bytes([blocks, framing])
+    else:
+        magic, version, channels, preskip, rate, gain, family = (r.take(8), r.int(1), r.int(1), r.int(2), r.int(4),
+                                                                   r.int(2), r.int(1))
+        body = magic + struct.pack("<BBHIHB", version, channels, preskip, rate, gain, family)
+        if family:
+            body += r.take(2 + channels)
+        r.rest()
+    return body, r.spare()
 
 
 def _packets(buf: bytes, pages: list[Page]) -> list[tuple[bytes, int]]:
@@ -96,16 +158,6 @@ def _codec(first: bytes) -> str:
     return readable(first[:8]) or "unknown"
 
 
-def _streams(buf: bytes) -> tuple[dict[int, list[Page]], list[tuple[int, int]]]:
-    pages, gaps = _pages(buf)
-    if not pages:
-        raise malformed("not an Ogg file")
-    streams: dict[int, list[Page]] = {}
-    for page in pages:
-        streams.setdefault(page.serial, []).append(page)
-    return streams, gaps
-
-
 def _header_fields(codec: str, serial: int, packets: list[tuple[bytes, int]]) -> list[Field]:
     container = f"Ogg {codec}"
     head = packets[0][0]
@@ -117,6 +169,10 @@ def _header_fields(codec: str, serial: int, packets: list[tuple[bytes, int]]) ->
         fields = [Field(container, "OpusHead", f"{channels} ch, input rate {rate} Hz", False)]
     else:
         return [Field("Ogg", f"stream {serial:08x}", f"{codec} stream", True)]
+    try:
+        fields += spare_field(container, fields[0].field, _canonical_head(codec, head)[1])
+    except AudioError as exc:
+        fields.append(Field(container, f"{fields[0].field} (not rebuildable)", exc.reason, True))
     if len(packets) < _HEADERS[codec]:
         return fields + [Field(container, "headers", "stream ends inside its headers", True)]
     tags = packets[1][0]
@@ -134,9 +190,9 @@ def _header_fields(codec: str, serial: int, packets: list[tuple[bytes, int]]) ->
     return fields
 
 
-def walk(buf: bytes) -> list[Field]:
-    """Every logical stream of an Ogg file, its comment header, and bytes outside pages."""
-    streams, gaps = _streams(buf)
+def walk(buf: bytes, link: Link) -> list[Field]:
+    """Every logical stream of the first link of an Ogg chain, its comment header, and bytes outside pages."""
+    streams, gaps = link.streams, link.gaps
     fields: list[Field] = []
     for serial, pages in streams.items():
         packets = _packets(buf, pages)
@@ -144,8 +200,8 @@ def walk(buf: bytes) -> list[Field]:
             fields.append(Field("Ogg", f"stream {serial:08x}", "no complete packet", True))
             continue
         fields += _header_fields(_codec(packets[0][0]), serial, packets)
-    for start, stop in gaps:
-        fields.append(Field("Ogg", "bytes outside pages", readable(bytes(buf[start:stop])), True))
+    for gap_start, gap_stop in gaps:
+        fields.append(Field("Ogg", "bytes outside pages", preview(buf, gap_start, gap_stop), True))
     return fields
 
 
@@ -182,9 +238,9 @@ def _header_pages(packets: list[bytes], serial: int) -> list[bytes]:
     return pages
 
 
-def rebuild(buf: bytes) -> Rebuilt:
+def rebuild(buf: bytes, link: Link) -> Rebuilt:
     """The one Vorbis/Opus stream with a neutral comment header and a deterministic serial."""
-    streams, _gaps = _streams(buf)
+    streams, _gaps = link.streams, link.gaps
     audio = {}
     for serial, pages in streams.items():
         packets = _packets(buf, pages[:8])
@@ -216,7 +272,7 @@ def rebuild(buf: bytes) -> Rebuilt:
             break
     if first_audio is None:
         raise malformed(f"Ogg {codec} stream ends inside its headers")
-    kept = [headers[0], NEUTRAL_COMMENT[codec], *headers[2:]]
+    kept = [_canonical_head(codec, headers[0])[0], NEUTRAL_COMMENT[codec], *headers[2:]]
     digest = zlib.crc32(b"".join(kept))
     for page in pages[first_audio:]:
         digest = zlib.crc32(buf[page.payload:page.payload + page.size], digest)
