@@ -36,6 +36,9 @@ _LAZY = {
     "SpanEdit": "deid.engine",
     "list_presets": "deid.presets",
     "load_preset": "deid.presets",
+    "transcribe": "deid.redact",
+    "find_pii": "deid.redact",
+    "redact": "deid.redact",
 }
 
 __all__ = [
@@ -51,8 +54,11 @@ __all__ = [
     "__version__",
     "anonymize",
     "anonymize_file",
+    "find_pii",
     "list_presets",
     "load_preset",
+    "redact",
+    "transcribe",
 ]
 
 

@@ -353,7 +353,6 @@ def test_a_file_name_that_is_not_utf8(tmp_path: Path, latin1_folder: Path, key_f
 
 @pytest.mark.parametrize("command", ["strip", "anonymize"])
 def test_a_file_whose_name_is_not_utf8_is_processed(tmp_path: Path, latin1_folder: Path, command: str) -> None:
-    # deid/audio.py hands libsndfile str paths, which cannot carry such names (UnicodeEncodeError).
     extra = ("--seed", "1", "--preset", "fast") if command == "anonymize" else ()
     code, stdout, _ = run(command, latin1_folder, tmp_path / command, *extra)
     assert code == 2 and "failed: caf" not in stdout, stdout
@@ -512,7 +511,7 @@ def test_inspect_table_stays_short_on_a_stack_of_tags(tmp_path: Path) -> None:
 
 
 def test_libmpg123_does_not_talk_on_stderr(tmp_path: Path) -> None:
-    # libmpg123 prints its own notes while libsndfile decodes (deid/audio.py): "Note: Illegal
+    # libmpg123 prints its own notes while libsndfile decodes: "Note: Illegal
     # Audio-MPEG-Header ... Trying to resync" for each attempt, "Warning: Xing stream size off".
     text = tmp_path / "names.mp3"
     text.write_text("input,output\nalice/a.wav,x\n")

@@ -24,12 +24,10 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc"
 _BY_SUFFIX = {".wav": ("wav", ("WAV", "WAVEX")), ".flac": ("flac", ("FLAC",)), ".aiff": ("aiff", ("AIFF",)),
               ".ogg": ("ogg", ("OGG",)), ".opus": ("opus", ("OGG",)), ".mp3": ("mp3", ("MP3",))}
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
-#: Sample formats kept when the output's container changes; anything else (a codec, such as an
-#: MP3 input's) becomes PCM or float. libsndfile claims WAV can hold MPEG layer III, but not that
-#: it can write it.
-_KEPT = {"WAV": {"PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"},
-         "AIFF": {"PCM_S8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"},
-         "FLAC": {"PCM_S8", "PCM_16", "PCM_24"}}
+_PCM_FOR_FLAC = {"PCM_S8", "PCM_16", "PCM_24"}
+#: Sample formats another container may take over from the input; a codec (MP3, Vorbis, Opus)
+#: belongs to its own container.
+_SAMPLES = {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,8 @@ def output_format(info: AudioInfo, name: str | None = None, *, suffix: str | Non
         raise DeidError(f"unknown output format {name!r}; use one of {', '.join(FORMATS)}")
     fmt, subtype = FORMATS[key]
     if subtype is None:
-        if info.subtype in _KEPT[fmt] and sf.check_format(fmt, info.subtype):
+        if (info.subtype in _SAMPLES and sf.check_format(fmt, info.subtype)
+                and (fmt != "FLAC" or info.subtype in _PCM_FOR_FLAC)):
             subtype = info.subtype
         elif fmt == "FLAC":
             subtype = "PCM_24" if info.subtype in ("PCM_32", "FLOAT", "DOUBLE") else "PCM_16"

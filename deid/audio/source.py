@@ -13,8 +13,7 @@ while they are read, and then gives its audio as float32 ``(channels, n)`` at an
 Checks, and where they happen: the file itself (missing, a folder, empty, unreadable) and its
 header and layout (not audio, unsupported, a second audio stream after the first, which decoders
 would drop without a word, a rate below 4 kHz, no samples, a WAV or AIFF whose audio chunk is
-shorter than it declares) in :func:`open_input`,
-before anything is decoded; the samples (NaN or infinite, audio that ends before the header
+shorter than it declares) in :func:`open_input`, before anything is decoded; the samples (NaN or infinite, audio that ends before the header
 says) whenever they are read. Every command runs them (``strip`` too). Hostile-input checks
 belong in :func:`_check_file`, :func:`_layout` and :func:`_check_header`.
 """

@@ -41,9 +41,8 @@ from deid.paths import check_writes, temp_beside
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Field", "StripReport", "Trailing", "inspect_file", "strip_file", "verify_clean", "finalize_written",
-           "clean_encoded", "declared_audio", "read_m4a", "rebuilt_pieces", "require_one_stream", "sniff",
-           "trailing_data"]
+__all__ = ["Field", "StripReport", "Trailing", "clean_encoded", "declared_audio", "finalize_written", "inspect_file",
+           "read_m4a", "rebuilt_pieces", "require_one_stream", "sniff", "strip_file", "trailing_data", "verify_clean"]
 
 _COPY_BLOCK = 1 << 20
 #: What a walker raises on bytes it cannot make sense of; reported as one line, "corrupt ...".
@@ -125,37 +124,6 @@ def sniff(buf: bytes) -> str:
     return _sniff_at(buf)
 
 
-def rebuilt_pieces(buf: bytes) -> list[Piece]:
-    """`buf` as `strip_file` would rebuild its first stream, as pieces: bytes, or `Span`s of `buf`.
-
-    A decoder refusing a file for its tags (ID3v2 before FLAC's marker, blocks its parser does not
-    accept) can read these pieces instead, in place, without a copy of the file anywhere.
-    """
-    kind = ""
-    try:
-        kind = _sniff_at(buf)
-        first = regions(buf)[0]
-        return [p if isinstance(p, Span) else bytes(p) for p in module(first.kind).rebuild(buf, first.parsed).pieces]
-    except _PARSE_ERRORS as exc:
-        raise AudioError(f"corrupt {NAMES.get(kind, 'file')}: {exc}") from None
-
-
-def declared_audio(buf: bytes) -> tuple[int, int] | None:
-    """For WAV and AIFF: the bytes of audio the header declares, and those the file holds.
-
-    None for other containers, and when the header leaves the length open (0 and 0xFFFFFFFF are
-    what streaming writers leave when they cannot seek back). Only chunk headers are read.
-    """
-    kind = _sniff_at(buf)
-    if kind not in ("riff", "aiff"):
-        return None
-    audio_id = b"SSND" if kind == "aiff" else b"data"
-    for chunk in module(kind).parse(buf, 0, len(buf)).chunks:
-        if chunk.cid == audio_id and chunk.declared not in (0, 0xFFFFFFFF):
-            return chunk.declared, chunk.size
-    return None
-
-
 @contextmanager
 def _parsed(path: str | Path) -> Iterator[tuple[bytes, list[Region]]]:
     """The mapped file and its regions; parse failures become one-line AudioErrors naming the file."""
@@ -179,6 +147,38 @@ def _walk(path: str | Path) -> list[Field]:
             raise AudioError(exc.reason, path) from None
         except _PARSE_ERRORS as exc:
             raise AudioError(f"corrupt {NAMES.get(found[0].kind, 'file')}: {exc}", path) from None
+
+
+def rebuilt_pieces(buf: bytes) -> list[Piece]:
+    """The first stream of `buf` as `strip_file` would rebuild it, as pieces: bytes, or `Span`s of `buf`.
+
+    A decoder refusing a file for its tags (ID3v2 before FLAC's marker, blocks its parser does not
+    accept) can read these pieces instead, in place, without a copy of the file anywhere.
+    """
+    kind = ""
+    try:
+        kind = _sniff_at(buf)
+        first = regions(buf)[0]
+        return [p if isinstance(p, Span) else bytes(p) for p in module(first.kind).rebuild(buf, first.parsed).pieces]
+    except _PARSE_ERRORS as exc:
+        raise AudioError(f"corrupt {NAMES.get(kind, 'file')}: {exc}") from None
+
+
+def declared_audio(buf: bytes) -> tuple[int, int] | None:
+    """For WAV and AIFF: the bytes of audio the header declares, and those the file holds.
+
+    None for other containers, and when the header leaves the length open (0 and 0xFFFFFFFF are
+    what streaming writers leave when they cannot seek back). Only chunk headers are read.
+    """
+    kind = _sniff_at(buf)
+    if kind not in ("riff", "aiff"):
+        return None
+    chunks = module(kind)._layout(buf)[0]
+    audio_id = b"SSND" if kind == "aiff" else b"data"
+    for chunk in chunks:
+        if chunk.cid == audio_id and chunk.declared not in (0, 0xFFFFFFFF):
+            return chunk.declared, chunk.size
+    return None
 
 
 def inspect_file(path: str | Path) -> list[Field]:
@@ -361,10 +361,10 @@ def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, 
     libsndfile leaves traces of its own: a ``PEAK`` chunk with the time of writing in float
     WAV/AIFF, the libFLAC vendor string in FLAC, ``ENCODER=libsndfile`` and the libvorbis /
     libopus vendor in Ogg (with a random serial number), and the LAME version in MP3's Info
-    frame and in the unused bytes of its bit reservoir (zeroed here, since no input frames
-    need preserving). Rebuilding through the walkers that `strip_file` uses removes all of
-    them and makes the output a function of the samples alone; the rebuilt file is then walked
-    again, all of it, by `verify_clean`.
+    frame and in the unused bytes of its bit reservoir (which may be zeroed here, since no
+    input frames need preserving). Rebuilding through the walkers that `strip_file` uses removes
+    all of them and makes the output a function of the samples alone; the rebuilt file is then
+    walked again, all of it, by `verify_clean`.
 
     Parameters
     ----------
@@ -397,13 +397,23 @@ def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, 
                             target)
     try:
         kind = _sniff_at(buf)
-        first = regions(buf)[0]
     except AudioError as exc:
         raise MetadataError(exc.reason, target) from None
     if kind != expected:
         raise MetadataError(f"written as {fmt} but the file is {NAMES[kind]}", target)
-    walker = module(first.kind)
-    rebuilt = walker.rebuild(buf, first.parsed, zero_reservoir=True) if kind == "mp3" else walker.rebuild(buf, first.parsed)
+    try:
+        found = regions(buf)
+        first = found[0]
+        _after_first(found)
+        walker = module(first.kind)
+        if first.kind == "mp3":
+            rebuilt = walker.rebuild(buf, first.parsed, zero_reservoir=True)
+        else:
+            rebuilt = walker.rebuild(buf, first.parsed)
+    except AudioError as exc:
+        raise MetadataError(exc.reason, target) from None
+    except _PARSE_ERRORS as exc:
+        raise MetadataError(f"corrupt {NAMES[kind]} as written: {exc}", target) from None
     digest = hashlib.sha256()
     try:
         tmp = _write(rebuilt, buf, target, digest)
