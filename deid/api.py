@@ -149,7 +149,7 @@ def anonymize_file(
         with open_input(src, hash=scope is None) as source:
             fmt, subtype = output_format(source.info, format, suffix=dst.suffix)
             with open_output(dst, sr=source.sr, channels=source.channels, format=fmt, subtype=subtype,
-                             inputs=(src,)) as sink:
+                             reads={"the input": src}) as sink:
                 if one_block(source.frames, source.sr, block_seconds):
                     samples = source.load()
                     check_audio(samples, source.sr)

@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from deid.audio.formats import AUDIO_EXTENSIONS, EXTENSIONS, FORMATS, OPUS_RATES, AudioInfo, extension, output_format
-from deid.audio.sink import FileSink, open_output, same_file, write_audio
+from deid.audio.sink import FileSink, open_output, write_audio
 from deid.audio.source import Source, open_input
 
 __all__ = ["AUDIO_EXTENSIONS", "EXTENSIONS", "FORMATS", "OPUS_RATES", "Audio", "AudioInfo", "FileSink", "Source",
-           "extension", "open_input", "open_output", "output_format", "read_audio", "read_info", "same_file",
-           "write_audio"]
+           "extension", "open_input", "open_output", "output_format", "read_audio", "read_info", "write_audio"]
 
 
 @dataclass
