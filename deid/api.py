@@ -180,8 +180,9 @@ def anonymize_file(
                                              suffix=dst.suffix if isinstance(sink_at, Path) else "")
             except DeidError as exc:
                 raise DeidError(exc.reason, dst) from None  # the output's name is what to change
+            reads = {"the input": src} if isinstance(source_at, Path) else None
             with open_output(sink_at, sr=source.sr, channels=source.channels, format=fmt, subtype=subtype,
-                             bitrate=bitrate, inputs=(src,) if isinstance(source_at, Path) else ()) as sink:
+                             bitrate=bitrate, reads=reads) as sink:
                 if not source.exact and not source.frames:
                     source.scan()  # a stream: its length is known once it has all arrived
                 if one_block(source.frames, source.sr, block_seconds):

@@ -112,7 +112,7 @@ def test_input_is_never_the_output(tmp_path, voices):
     before = src.read_bytes()
     (tmp_path / "link.wav").symlink_to(src)
     for dst in (src, tmp_path / "." / "in.wav", tmp_path / "link.wav"):
-        with pytest.raises(DeidError, match="never overwrites an input"):
+        with pytest.raises(DeidError, match="the output is the input; deid never writes over a file it reads"):
             deid.anonymize_file(src, dst, seed=1)
     assert src.read_bytes() == before
 

@@ -1,9 +1,8 @@
 """Nothing lost, nothing leaked, never a traceback: hostile inputs, paths and signals (issue 14).
 
 Every fixture is built here (see `hostile_inputs`). Cases whose root lies in the engine's
-read/write path (deid/audio/, api.py, engine.py, batch/work.py) are marked ``xfail(strict=True)``
-with the reason "phase 2": when the engine's single input check and sink land, they pass and
-the marker must go.
+read/write path are met by its single input check (`deid.audio.open_input`) and its sink
+(`deid.audio.open_output`).
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from deid.keys import MIN_KEY_BYTES, resolve_key
 from deid.paths import check_writes
 from hostile_inputs import write
 
-PHASE2 = pytest.mark.xfail(strict=True, reason="phase 2: engine read/write path")
 KEY = "0123456789abcdef-test-key"
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("DEID_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -158,7 +156,6 @@ def test_records_are_keyed_and_dated_neutrally(tmp_path: Path, folder: Path, key
     assert [p.name for p in sorted(outputs, key=lambda p: p.stat().st_ctime_ns)] == sorted(p.name for p in outputs)
 
 
-@PHASE2
 def test_strip_records_key_the_input_hash(tmp_path: Path, folder: Path, no_env_key: None) -> None:
     # deid/batch/work.py records strip's input as an unkeyed SHA-256 (manifest_key = None);
     # run_batch now hands it a key for strip too (the run's, or the folder's records key).
@@ -262,7 +259,6 @@ def test_anonymize_refuses_files_that_hold_a_second_stream(tmp_path: Path, kind:
 
 # Item 8: strip accepts nothing that anonymize refuses.
 
-@PHASE2
 @pytest.mark.parametrize("case", ["wav-header-only", "wav-0-channels", "wav-0-hz", "wav-0-bits", "wav-empty-data"])
 def test_strip_refuses_what_anonymize_refuses(tmp_path: Path, case: str) -> None:
     # One input check for every command and mode (ENGINE.md item 4) is the engine's.
@@ -404,8 +400,7 @@ def test_strip_write_failures_are_one_line_and_leave_nothing(tmp_path: Path, pub
     assert not list(public.glob(".*deid-tmp"))
 
 
-@pytest.mark.parametrize("case", [pytest.param("wav-1-hz", marks=PHASE2), pytest.param("wav-100-hz", marks=PHASE2),
-                                  "flac-2^36-samples"])
+@pytest.mark.parametrize("case", ["wav-1-hz", "wav-100-hz", "flac-2^36-samples"])
 def test_anonymize_refuses_hostile_headers_in_one_line(tmp_path: Path, case: str) -> None:
     path = hostile.cases(tmp_path / "in")[case]
     code, _out, err = run("anonymize", path, tmp_path / "out.wav", "--seed", "1")
@@ -558,7 +553,6 @@ def test_a_read_only_output_is_not_replaced(tmp_path: Path, folder: Path) -> Non
     assert kept.read_bytes() == locked.read_bytes() == b"the user's own file"
 
 
-@PHASE2
 def test_anonymize_file_does_not_replace_a_read_only_output(tmp_path: Path) -> None:
     import deid
 
@@ -589,7 +583,6 @@ def test_a_secret_key_has_a_minimum_length(tmp_path: Path, monkeypatch: pytest.M
 
 # Every command, every hostile input: no traceback, no hang, bounded memory.
 
-SWEEP_PHASE2 = {("anonymize", "wav-1-hz"), ("anonymize", "wav-100-hz")}
 SWEEP_CASES = ["empty", "random", "text", "wav-header-only", "wav-0-channels", "wav-0-hz", "wav-0-bits",
                "wav-unknown-codec", "wav-empty-data", "wav-1-hz", "wav-100-hz", "wav-lying-size", "wav-nan",
                "flac-cut-10", "flac-cut-50", "flac-cut-90", "flac-2^36-samples", "flac-junk-after", "flac-cat",
@@ -623,9 +616,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dic
 @pytest.mark.parametrize("name", SWEEP_CASES)
 @pytest.mark.parametrize("command", COMMANDS)
 def test_no_hostile_input_gives_a_traceback_a_hang_or_a_memory_bomb(
-        sweep: dict[tuple[str, str], dict], command: str, name: str, request: pytest.FixtureRequest) -> None:
-    if (command, name) in SWEEP_PHASE2:
-        request.applymarker(PHASE2)
+        sweep: dict[tuple[str, str], dict], command: str, name: str) -> None:
     result = sweep[(command, name)]
     assert result["code"] != -signal.SIGALRM, f"hung for {SWEEP_TIMEOUT} s"
     assert result["growth_mb"] is not None and result["growth_mb"] < SWEEP_MB, result

@@ -20,12 +20,12 @@ import numpy as np
 
 from deid.audio.formats import (AAC_RATES, AUDIO_EXTENSIONS, CONTAINERS, EXTENSIONS, FORMATS, OPUS_RATES, AudioInfo,
                                  extension, output_format)
-from deid.audio.sink import FileSink, StreamSink, open_output, same_file, write_audio
+from deid.audio.sink import FileSink, StreamSink, open_output, write_audio
 from deid.audio.source import Source, open_input
 
 __all__ = ["AAC_RATES", "AUDIO_EXTENSIONS", "CONTAINERS", "EXTENSIONS", "FORMATS", "OPUS_RATES", "Audio", "AudioInfo",
            "FileSink", "Source", "StreamSink", "extension", "open_input", "open_output", "output_format", "read_audio",
-           "read_info", "same_file", "write_audio"]
+           "read_info", "write_audio"]
 
 
 @dataclass

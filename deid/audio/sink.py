@@ -1,11 +1,12 @@
 """Writing an output: one function, :func:`open_output`, and one sink for every container.
 
-:func:`open_output` does every check of an output before any processing starts: not an input,
-its folder exists and is writable, it is not a folder, the format can hold the rate and sample
-format. The sink then takes the audio in pieces and, on :meth:`FileSink.commit`:
+:func:`open_output` does every check of an output before any processing starts: the write rule
+(:func:`deid.paths.check_writes`: not an input, not a folder, not a read-only file...), its
+folder exists and is writable, the format can hold the rate, channels and sample format. The
+sink then takes the audio in pieces and, on :meth:`FileSink.commit`:
 
-1. **encode**: libsndfile has written the pieces into an anonymous temporary file in the system
-   temp folder (never visible, gone when the process ends);
+1. **encode**: libsndfile (or, for M4A, FFmpeg's AAC encoder) has written the pieces into an
+   anonymous temporary file in the system temp folder (never visible, gone when the process ends);
 2. **clean, verify, hash**: :func:`deid.metadata.clean_encoded` rebuilds it from the structures on
    the allow-list into a hidden temporary file beside the output, hashing the bytes as it
    writes them, and walks the result with deid's own parser;
@@ -23,6 +24,7 @@ import mmap
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -36,16 +38,6 @@ from deid.errors import AudioError, DeidError
 STDOUT = "<stdout>"
 #: Bytes copied at a time to a stream.
 _COPY = 1 << 20
-
-
-def same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name the same file (including through links)."""
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return b.exists() and a.samefile(b)
-    except OSError:
-        return False
 
 
 class _SndfileEncoder:
@@ -253,7 +245,7 @@ def _write_all(stream: BinaryIO, data: bytes) -> None:
 
 
 def open_output(path: str | Path | BinaryIO, *, sr: int, channels: int, format: str, subtype: str,
-                bitrate: int | None = None, inputs: tuple[Path, ...] = ()) -> FileSink:
+                bitrate: int | None = None, reads: Mapping[str, Path | None] | None = None) -> FileSink:
     """Check an output before any work, and open its sink.
 
     Parameters
@@ -266,13 +258,14 @@ def open_output(path: str | Path | BinaryIO, *, sr: int, channels: int, format: 
         soundfile format and subtype (see :func:`deid.audio.output_format`).
     bitrate : int, optional
         AAC bitrate in bit/s (M4A only; default 96 kbit/s per channel).
-    inputs : tuple of Path
-        Files the output must not be (the input, the key file, the preset file).
+    reads : mapping of label to path, optional
+        Files the run reads, which the output must not be (``{"the input": src}``).
 
     Raises
     ------
     DeidError
-        When the output is an input, its folder is missing or unwritable, or it is a folder.
+        When the output breaks the write rule (:func:`deid.paths.check_writes`: an input, a
+        folder, a read-only file...), or its folder is missing or unwritable.
     AudioError
         When the format cannot hold this audio (e.g. Opus at 44.1 kHz).
     """
@@ -281,15 +274,13 @@ def open_output(path: str | Path | BinaryIO, *, sr: int, channels: int, format: 
     if not isinstance(path, (str, os.PathLike)):
         check_format(Path(STDOUT), sr, format=format, subtype=subtype, channels=channels)
         return StreamSink(path, sr=sr, channels=channels, format=format, subtype=subtype, bitrate=bitrate)
+    from deid.paths import check_writes
+
+    check_writes({"the output": path}, reads=reads)
     path = Path(path)
-    for other in inputs:
-        if same_file(other, path):
-            raise DeidError("output is the input file; deid never overwrites an input", path)
     folder = path.parent
     if not folder.is_dir():
         raise DeidError("output folder does not exist", folder)
-    if path.is_dir():
-        raise AudioError("is a folder; give an output file name", path)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise AudioError("cannot write into its folder: permission denied", path)
     check_format(path, sr, format=format, subtype=subtype, channels=channels)

@@ -14,10 +14,13 @@ while they are read, and then gives its audio as float32 ``(channels, n)`` at an
   source whose length is known once it has all arrived.
 
 Checks, and where they happen: the file itself (missing, a folder, empty, unreadable) and its
-header (not audio, unsupported, a WAV or AIFF whose audio chunk is shorter than it declares) in
-:func:`open_input`, before anything is decoded; the samples (NaN or infinite, audio that ends
-before the header says) whenever they are read. Hostile-input checks belong in
-:func:`_check_file` and :func:`_check_header`.
+header and layout (not audio, unsupported, a second audio stream after the first, which decoders
+would drop without a word, a rate below 4 kHz, no samples, a WAV or AIFF whose audio chunk is
+shorter than it declares) in :func:`open_input`, before anything is decoded; the samples (NaN or
+infinite, audio that ends before the header says) whenever they are read. Every command runs them
+(``strip`` too); a stream gets the rate check at once and the second-file check once it has all
+arrived. Hostile-input checks belong in :func:`_check_file`, :func:`_layout`,
+:func:`_check_shape` and :func:`_check_header`.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ _STREAM_DEMUXERS = {"riff": ("wav", "WAV"), "aiff": ("aiff", "AIFF"), "flac": ("
                     "mp3": ("mp3", "MP3")}
 #: What sniffing a stream may need: its first bytes, or more behind a large ID3v2 tag.
 _SNIFF_BYTES, _SNIFF_MAX = 1 << 16, 1 << 24
+#: The lowest sample rate deid handles: below it there is no speech band to anonymize (and the
+#: analyses' filters cannot be built).
+MIN_RATE = 4000
 
 
 class _Reader:
@@ -533,13 +539,22 @@ def open_input(path: str | Path | BinaryIO, *, hash: bool = True) -> Source:
     except OSError as exc:
         raise AudioError(f"cannot read: {exc.strerror or exc}", path) from None
     try:
+        head = os.pread(fd, 1 << 16, 0)
+        trailing, layout_error = _layout(path, head)
         reader = _Reader(fd, size, digest=hashlib.sha256() if hash else None)
-        if os.pread(fd, 8, 0)[4:8] == b"ftyp":
-            source: Source = _open_av(path, reader)
-        else:
-            source = _open_sndfile(path, reader)
+        try:
+            if head[4:8] == b"ftyp":
+                source: Source = _open_av(path, reader)
+            else:
+                source = _open_sndfile(path, reader)
+        except AudioError:
+            # deid's own walker says more precisely what is wrong (a count no file could hold).
+            if layout_error is not None:
+                raise AudioError(layout_error.reason, path) from None
+            raise
+        if trailing is not None and trailing.streams:
+            raise AudioError(trailing.reason(), path)
         _check_header(source, fd)
-        _check_one_stream(source)
         return source
     except BaseException:
         os.close(fd)
@@ -587,7 +602,13 @@ def _open_stream(stream: BinaryIO) -> StreamSource:
     if kind == "riff" and _wave_format_tag(head) == 0xFFFE:
         container_format = "WAVEX"  # WAVE_FORMAT_EXTENSIBLE, as libsndfile names it
     info = AudioInfo(container_format, _subtype(context), context.sample_rate, context.channels, 0, decoder="ffmpeg")
-    return StreamSource(path, info, reader, container)
+    source = StreamSource(path, info, reader, container)
+    try:
+        _check_shape(source)
+    except AudioError:
+        source.close()
+        raise
+    return source
 
 
 def _wave_format_tag(head: bytes) -> int:
@@ -635,13 +656,39 @@ def _check_file(path: Path) -> int:
     return stat.st_size
 
 
+def _layout(path: Path, head: bytes) -> tuple[Any, DeidError | None]:
+    """What deid's own walker finds after the first audio stream (`deid.metadata.trailing_data`),
+    or why it cannot lay out a container it knows; a file the decoder reads need not be one it can."""
+    from deid.metadata import sniff, trailing_data
+
+    try:
+        sniff(head)
+    except DeidError:
+        return None, None  # not a container deid knows: the decoder says what it is not
+    try:
+        return trailing_data(path), None
+    except DeidError as exc:
+        return None, exc
+
+
+def _check_shape(source: Source) -> None:
+    """Refuse what the header shows of a file or a stream: a rate below `MIN_RATE`, no audio."""
+    info, path = source.info, source.path
+    if info.samplerate < MIN_RATE:
+        raise AudioError(f"sample rate of {info.samplerate} Hz: deid handles {MIN_RATE} Hz and more", path)
+    if info.channels < 1 or (source.exact and info.frames == 0):
+        raise AudioError("holds no audio samples", path)
+
+
 def _check_header(source: Source, fd: int) -> None:
-    """Refuse a file whose header says more audio than the file holds (an interrupted copy or
-    recording), from the header and the file size alone."""
-    if source.info.format not in ("WAV", "WAVEX", "AIFF"):
-        return
+    """Refuse what the header shows, before any decoding: what :func:`_check_shape` refuses, and
+    audio that ends before the header says (an interrupted copy or recording)."""
     from deid.metadata import declared_audio
 
+    _check_shape(source)
+    info, path = source.info, source.path
+    if info.format not in ("WAV", "WAVEX", "AIFF"):
+        return
     with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
         try:
             extent = declared_audio(buf)
@@ -649,15 +696,7 @@ def _check_header(source: Source, fd: int) -> None:
             return
     if extent is not None and extent[1] < extent[0]:
         raise AudioError(f"truncated: the header declares {extent[0]} bytes of audio, the file holds {extent[1]}",
-                         source.path)
-
-
-def _check_one_stream(source: Source) -> None:
-    """Refuse a file that holds more audio after its first stream (files joined with ``cat``, a
-    chained Ogg): decoders play only the first, so the rest would be dropped without a word."""
-    from deid.metadata import require_one_stream
-
-    require_one_stream(source.path)
+                         path)
 
 
 def _open_sndfile(path: Path, reader: _Reader) -> SndfileSource:
@@ -683,6 +722,15 @@ def _open_sndfile(path: Path, reader: _Reader) -> SndfileSource:
 def _open_av(path: Path, reader: _Reader) -> ForwardSource:
     import av
 
+    from deid.metadata import rebuilt_pieces
+
+    # deid's walker reads the sample tables with every count bounded by the bytes that hold it,
+    # before FFmpeg trusts them.
+    with mmap.mmap(reader.fd, 0, access=mmap.ACCESS_READ) as buf:
+        try:
+            rebuilt_pieces(buf)
+        except AudioError as exc:
+            raise AudioError(exc.reason, path) from None
     try:
         container = av.open(_View(reader), mode="r")
     except av.error.FFmpegError as exc:

@@ -118,14 +118,15 @@ def _process(task: Task, config: Config) -> Outcome:
         scope = speaker_scope(task.speaker, src)
     else:
         scope = f"file:{input_sha}"
-    manifest_key = config.key if config.mode == "anonymize" else None
+    # Every record field is keyed: strip's too, with the run's key or the folder's records key.
+    manifest_key = config.key
     bitrate = config.bitrate if Path(task.output).suffix.lower() in container("m4a").extensions else None
     wanted = Record(
         output=task.output,
         mode=config.mode,
         input_id=keyed_id(manifest_key, "input", input_sha),
         preset_id=config.preset_id,
-        key_id=keyed_id(manifest_key, "key", "fingerprint") if manifest_key else "",
+        key_id=keyed_id(manifest_key, "key", "fingerprint") if manifest_key and config.mode == "anonymize" else "",
         scope_id=keyed_id(manifest_key, "scope", scope) if config.mode == "anonymize" else "",
         link=config.link if config.mode == "anonymize" else "",
         format=(config.format or "") + (f"@{bitrate}" if bitrate else ""),

@@ -348,8 +348,11 @@ def strip_file(src: str | Path, dst: str | Path) -> StripReport:
     MetadataError
         If the rebuilt file still fails verification.
     """
+    from deid.audio import read_info
+
     src, dst = Path(src), Path(dst)
     check_writes({"the output": dst}, reads={"the input": src})
+    read_info(src)  # the input check every command runs (deid.audio.open_input)
     kind, rebuilt = _clean_into(src, dst)
     return StripReport(str(src), str(dst), NAMES[kind].upper(), tuple(rebuilt.kept),
                        tuple(rebuilt.dropped), rebuilt.audio_bytes)
