@@ -156,8 +156,12 @@ def _bitrate(text: str | None) -> int | None:
     return int(round(float(match.group(1)) * 1000))
 
 
-def _stdout_output(output: str) -> bool:
-    """Whether OUTPUT is standard output; refuses a terminal (audio bytes would garble it)."""
+def _stdout_output(input: str, output: str) -> bool:
+    """Whether OUTPUT is standard output. Refuses a terminal at either end: audio bytes would
+    garble it, and deid would wait for audio nobody types."""
+    if input == "-" and sys.stdin.isatty():
+        raise DeidError("standard input is a terminal: pipe audio in (ffmpeg -i x.m4a -f wav - | deid ...) or give "
+                        "a file name")
     if output != "-":
         return False
     if sys.stdout.isatty():
@@ -283,7 +287,7 @@ def anonymize(
 
         from deid.audio.formats import describe
 
-        to_stdout = _stdout_output(output)
+        to_stdout = _stdout_output(input, output)
         check_writes({"the output": _file(output)}, reads={"the input": _file(input), "the key file": key.path, **protected})
         speaker = speaker_of(input, mapping) if link is Link.speaker else None
         result = anonymize_file(input, output, preset, key=key, link=link.value, speaker=speaker, format=format,

@@ -138,17 +138,21 @@ def test_command_line_refusals(clips: dict[str, Path], tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
-def test_standard_output_that_is_a_terminal_is_refused(clips: dict[str, Path]) -> None:
+@pytest.mark.parametrize("end", ["stdin", "stdout"])
+def test_a_terminal_at_either_end_is_refused(clips: dict[str, Path], tmp_path: Path, end: str) -> None:
+    """Audio written to a terminal would garble it; audio read from one would wait forever."""
     import pty
 
     leader, follower = pty.openpty()
+    args = ["-", str(tmp_path / "out.wav")] if end == "stdin" else [str(clips["wav"]), "-", "--format", "wav"]
     try:
-        done = subprocess.run([*DEID, "anonymize", str(clips["wav"]), "-", "--format", "wav", "--seed", "1"],
-                              stdout=follower, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run([*DEID, "anonymize", *args, "--seed", "1"], stderr=subprocess.PIPE, text=True,
+                              timeout=60, **{end: follower})
     finally:
         os.close(follower)
         os.close(leader)
-    assert done.returncode == 1 and "standard output is a terminal" in done.stderr
+    assert done.returncode == 1 and f"standard {end[3:]}put is a terminal" in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "out.wav").exists()
 
 
 def test_a_reader_that_goes_away_gets_one_line(clips: dict[str, Path], tmp_path: Path) -> None:
