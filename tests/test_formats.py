@@ -3,8 +3,9 @@ checked on the bytes (magic), by ffprobe and soundfile, for rate, channels, leng
 (markers, encoder strings, deid's walker and ``exiftool -a -G1 -u``).
 
 Inputs are made by ffmpeg from real speech, tagged with markers; each is anonymized into every
-output extension with the ``fast`` preset (short clips, module-scoped fixtures: the whole matrix
-takes seconds).
+output extension with the ``fast`` preset (0.8 s clips, module-scoped inputs): the 64 pairs took
+53 s on the shared 2-core machine at a load average of 12, about 0.8 s a pair with its ffprobe
+and exiftool runs.
 """
 
 from __future__ import annotations
