@@ -123,6 +123,26 @@ def test_streams_that_cannot_be_read_are_one_line_errors(clips: dict[str, Path],
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("ext", ["wav", "aiff"])
+def test_a_stream_cut_short_of_its_header_is_refused_as_a_file_is(clips: dict[str, Path], tmp_path: Path,
+                                                                  ext: str) -> None:
+    """``head -c N call.wav | deid anonymize - ...``: the header says how long the file is."""
+    whole = tmp_path / f"whole.{ext}"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clips["wav"]), str(whole)], check=True)
+    data = whole.read_bytes()
+    cut = data[: int(0.6 * len(data))]
+    with pytest.raises(AudioError) as caught:
+        deid.anonymize_file(io.BytesIO(cut), tmp_path / "out.flac", "fast", seed=1)
+    assert str(caught.value) == (f"<stdin>: truncated: the header declares {len(data)} bytes, the stream held "
+                                 f"{len(cut)}")
+    (tmp_path / f"cut.{ext}").write_bytes(cut)
+    with pytest.raises(AudioError, match="truncated"):
+        deid.anonymize_file(tmp_path / f"cut.{ext}", tmp_path / "out.flac", "fast", seed=1)
+    assert not (tmp_path / "out.flac").exists()
+    result = deid.anonymize_file(io.BytesIO(data), tmp_path / "out.flac", "fast", seed=1)  # the whole file is fine
+    assert result.input.frames == sf.info(whole).frames
+
+
 def test_command_line_refusals(clips: dict[str, Path], tmp_path: Path) -> None:
     cases = [
         (["anonymize", clips["wav"], "-", "--seed", "1"], "writing to standard output needs --format"),

@@ -431,7 +431,8 @@ class _StreamReader(io.RawIOBase):
     def __init__(self, stream: BinaryIO) -> None:
         super().__init__()
         self._stream, self._digest, self._peeked, self.count = stream, hashlib.sha256(), b"", 0
-        self._watch: int | None = None
+        #: Where a WAV or AIFF header says the file ends (see :meth:`watch`).
+        self.end: int | None = None
         self.after = b""
 
     def readable(self) -> bool:
@@ -439,14 +440,14 @@ class _StreamReader(io.RawIOBase):
 
     def watch(self, offset: int) -> None:
         """Keep the first bytes found at `offset` in :attr:`after` (nothing may have been read but peeked)."""
-        self._watch = offset
+        self.end = offset
         self.after = self._peeked[offset:offset + _SNIFF_BYTES]
 
     def _take(self, size: int) -> bytes:
         data = self._stream.read(size)
         self._digest.update(data)
-        if self._watch is not None and self.count + len(data) > self._watch and len(self.after) < _SNIFF_BYTES:
-            self.after += data[max(0, self._watch - self.count + len(self.after)):][:_SNIFF_BYTES - len(self.after)]
+        if self.end is not None and self.count + len(data) > self.end and len(self.after) < _SNIFF_BYTES:
+            self.after += data[max(0, self.end - self.count + len(self.after)):][:_SNIFF_BYTES - len(self.after)]
         self.count += len(data)
         return data
 
@@ -487,8 +488,8 @@ class StreamSource(ForwardSource):
 
     Its length is known once all of it has arrived (:meth:`scan`, which ``anonymize_file`` calls
     before anything else reads it). A second file after the first (WAV or AIFF files joined with
-    ``cat``), which FFmpeg would not play, is refused as it is in a file. The stream itself is
-    not closed.
+    ``cat``), which FFmpeg would not play, is refused as it is in a file, and so is a stream that
+    ends before its WAV or AIFF header says (an interrupted copy). The stream itself is not closed.
     """
 
     def scan(self) -> None:
@@ -498,13 +499,15 @@ class StreamSource(ForwardSource):
 
         super().scan()
         self._reader.drain()
+        end, count = self._reader.end, self._reader.count
+        if end is not None and count + 1 < end:  # a missing pad byte at the very end loses nothing
+            raise AudioError(f"truncated: the header declares {end} bytes, the stream held {count}", self.path)
         try:
             kind = sniff(self._reader.after) if self._reader.after else ""
         except DeidError:
             kind = ""
         if kind:
-            end = self._reader._watch
-            raise AudioError(Trailing(end, self._reader.count - end, ((NAMES[kind], end),), 0).reason(), self.path)
+            raise AudioError(Trailing(end, count - end, ((NAMES[kind], end),), 0).reason(), self.path)
 
     def close(self) -> None:
         self._container.close()
