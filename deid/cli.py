@@ -220,6 +220,8 @@ def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bo
     from deid.batch import run_batch
     from deid.batch.report import print_summary, progress_bar
 
+    if output == "-":
+        raise DeidError("a folder is written into a folder: standard output (-) takes one file's output", input)
     with progress_bar(enabled=not quiet and sys.stderr.isatty()) as bar:
 
         def start(total: int) -> None:

@@ -147,15 +147,17 @@ def test_command_line_refusals(clips: dict[str, Path], tmp_path: Path) -> None:
     cases = [
         (["anonymize", clips["wav"], "-", "--seed", "1"], "writing to standard output needs --format"),
         (["strip", "-", tmp_path / "o.wav"], "strip rewrites a file's container and needs file names"),
+        (["anonymize", clips["wav"].parent, "-", "--format", "flac", "--seed", "1"], "standard output (-) takes one"),
+        (["strip", clips["wav"].parent, "-"], "a folder is written into a folder"),
         (["anonymize", clips["wav"], tmp_path / "o.wav", "--bitrate", "64"], "--bitrate applies to M4A (AAC) output"),
         (["anonymize", clips["wav"], tmp_path / "o.m4a", "--bitrate", "fast"], "--bitrate 'fast' is not a bitrate"),
         (["anonymize", clips["wav"], tmp_path / "o.m4a", "--bitrate", "2000"], "outside what AAC codes"),
     ]
     for args, reason in cases:
-        done = subprocess.run([*DEID, *map(str, args)], capture_output=True, text=True)
+        done = subprocess.run([*DEID, *map(str, args)], capture_output=True, text=True, cwd=tmp_path)
         assert done.returncode == 1 and done.stdout == "", done
         assert done.stderr.count("\n") == 1 and reason in done.stderr, done.stderr
-    assert not list(tmp_path.iterdir())
+    assert not list(tmp_path.iterdir())  # no folder named "-" either
 
 
 @pytest.mark.parametrize("end", ["stdin", "stdout"])
