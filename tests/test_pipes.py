@@ -205,24 +205,32 @@ def test_stream_output_needs_a_format(clips: dict[str, Path]) -> None:
         deid.anonymize_file(clips["wav"], io.BytesIO(), "fast", seed=1)
 
 
-@pytest.mark.slow
-def test_an_hour_long_stream_runs_in_bounded_memory(voices: list[Path], tmp_path: Path) -> None:
-    """One hour of 16 kHz speech through a pipe: decoded it is 230 MB of float32, which whole in
-    memory (and the engine's copies of it) would take the process far past the bound. The spill
-    of the decoded stream is unlinked and the temp folder is left empty."""
-    hour = 3600
-    env = _private_tmp(tmp_path)
-    ffmpeg = subprocess.Popen(["ffmpeg", "-v", "error", "-stream_loop", "-1", "-i", str(voices[0]), "-t", str(hour),
+def _piped_peak_mb(source: Path, seconds: int, out: Path, env: dict[str, str]) -> float:
+    """Peak RSS of ``ffmpeg -f wav - | deid anonymize - OUT`` on `seconds` of `source` looped."""
+    ffmpeg = subprocess.Popen(["ffmpeg", "-v", "error", "-stream_loop", "-1", "-i", str(source), "-t", str(seconds),
                                "-ar", str(SR), "-f", "wav", "-"], stdout=subprocess.PIPE)
-    run = subprocess.Popen([*DEID, "anonymize", "-", str(tmp_path / "hour.flac"), "--preset", "fast", "--seed", "1"],
+    run = subprocess.Popen([*DEID, "anonymize", "-", str(out), "--preset", "fast", "--seed", "1"],
                            stdin=ffmpeg.stdout, stderr=subprocess.PIPE, env=env)
     ffmpeg.stdout.close()
     _, status, usage = os.wait4(run.pid, 0)
-    run.returncode = os.waitstatus_to_exitcode(status)
-    assert ffmpeg.wait() == 0 and run.returncode == 0, run.stderr.read()
-    peak_mb = usage.ru_maxrss / 1024
-    assert peak_mb < 400, f"peak RSS {peak_mb:.0f} MB"
-    assert sf.info(tmp_path / "hour.flac").frames == hour * SR
+    assert ffmpeg.wait() == 0 and os.waitstatus_to_exitcode(status) == 0, run.stderr.read()
+    run.stderr.close()
+    assert sf.info(out).frames == seconds * SR
+    return usage.ru_maxrss / 1024
+
+
+@pytest.mark.slow
+def test_a_long_stream_runs_in_bounded_memory(voices: list[Path], tmp_path: Path) -> None:
+    """20 minutes of 16 kHz speech through a pipe (77 MB decoded as float32) peak within half of
+    that above what a 5-second stream peaks at: held whole, the decoded stream alone would cost
+    all of it. The spill of the decoded stream is unlinked and the temp folder is left empty.
+    (12 s on the shared machine at a load average of 11; ``benchmarks/pipes.py`` measures an hour.)"""
+    env = _private_tmp(tmp_path)
+    seconds = 20 * 60
+    decoded_mb = seconds * SR * 4 / 2**20
+    short = _piped_peak_mb(voices[0], 5, tmp_path / "short.flac", env)
+    long = _piped_peak_mb(voices[0], seconds, tmp_path / "long.flac", env)
+    assert long - short < decoded_mb / 2, f"peak RSS {long:.0f} MB against {short:.0f} MB for 5 s"
     assert not list(Path(env["TMPDIR"]).iterdir())
 
 
