@@ -246,6 +246,31 @@ def test_folder_outputs_are_named_by_what_they_are(inputs: dict[str, Path], tmp_
         p.name for p in folder.iterdir())
 
 
+def test_a_rerun_at_another_bitrate_redoes_the_m4a_outputs_only(inputs: dict[str, Path], tmp_path: Path) -> None:
+    """The bitrate is part of an M4A output's record: the same one is up to date, another is redone."""
+    from deid.batch import run_batch
+    from deid.batch.work import CURRENT, OK
+    from deid.keys import resolve_key
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(inputs[".m4a"], folder / "memo.m4a")
+    shutil.copyfile(inputs[".wav"], folder / "call.wav")
+    out, key = tmp_path / "out", resolve_key(None, seed=1)
+
+    def run(kbit: int) -> dict[str, tuple[str, int]]:
+        summary = run_batch(folder, out, mode="anonymize", pipeline=deid.load_preset("fast"), key=key,
+                            bitrate=kbit * 1000, workers=1)
+        return {Path(o.output).name: (o.status, (out / o.output).stat().st_size) for o in summary.outcomes}
+
+    first = run(48)
+    assert {name: status for name, (status, _) in first.items()} == {"memo.m4a": OK, "call.wav": OK}
+    assert {name: status for name, (status, _) in run(48).items()} == {"memo.m4a": CURRENT, "call.wav": CURRENT}
+    again = run(128)
+    assert again["memo.m4a"][0] == OK and again["call.wav"] == (CURRENT, first["call.wav"][1])
+    assert again["memo.m4a"][1] > 2 * first["memo.m4a"][1]  # 128 kbit/s really replaced 48
+
+
 def test_m4a_is_the_same_bytes_in_another_process_and_another_key_differs(inputs: dict[str, Path],
                                                                           tmp_path: Path) -> None:
     for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
