@@ -191,14 +191,12 @@ def run_batch(
         raise DeidError("anonymize needs a preset")
     if key is None:
         raise DeidError("a batch needs a key (see deid.keys.resolve_key)")
-    from deid.audio import FORMATS
+    from deid.audio.formats import container
 
-    if format is not None:
-        if format.lower() not in FORMATS:
-            raise DeidError(f"unknown output format {format!r}; use one of {', '.join(FORMATS)}")
-        if mode == "strip":
-            raise DeidError("strip keeps each file's format; --format applies to anonymize")
-    if bitrate is not None and (mode == "strip" or FORMATS.get((format or "m4a").lower(), ("",))[0] != "MP4"):
+    chosen = container(format) if format is not None else None  # an unknown name is refused here
+    if chosen is not None and mode == "strip":
+        raise DeidError("strip keeps each file's format; --format applies to anonymize")
+    if bitrate is not None and (mode == "strip" or (chosen is not None and chosen.format != "MP4")):
         raise DeidError("--bitrate applies to M4A (AAC) output")
     if rename == "hashed" and not key.reproducible:
         raise DeidError("--rename hashed needs a key that lasts from run to run: give --key-file, $DEID_KEY or "
