@@ -102,6 +102,23 @@ def test_coded_streams_are_recognised_by_content(clips: dict[str, Path], tmp_pat
     assert 0 <= info.frames - 2.5 * rate <= (1152 + 529 if codec == "libmp3lame" else 0)
 
 
+@pytest.mark.parametrize("rate", [16000, 44100])  # MPEG-2 (576 samples a frame) and MPEG-1 (1152)
+def test_an_mp3_file_piped_keeps_its_gapless_length(clips: dict[str, Path], tmp_path: Path, rate: int) -> None:
+    """``cat call.mp3 | deid ...``: the LAME header's delay and padding hold, as for the file (FFmpeg
+    alone drops the delay but plays the padding out)."""
+    mp3 = tmp_path / "call.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clips["wav"]), "-ar", str(rate), "-c:a", "libmp3lame",
+                    str(mp3)], check=True)
+    filed = deid.anonymize_file(mp3, tmp_path / "file.wav", "fast", seed=1)
+    piped = deid.anonymize_file(io.BytesIO(mp3.read_bytes()), tmp_path / "pipe.wav", "fast", seed=1)
+    played = len(subprocess.run(["ffmpeg", "-v", "error", "-f", "mp3", "-i", "-", "-f", "f32le", "-"],
+                                input=mp3.read_bytes(), capture_output=True, check=True).stdout) // 4
+    assert piped.input.frames == filed.input.frames == sf.info(mp3).frames == round(2.5 * rate) < played
+    assert sf.info(tmp_path / "pipe.wav").frames == sf.info(tmp_path / "file.wav").frames
+    a, b = (sf.read(tmp_path / f"{n}.wav", dtype="float32")[0] for n in ("file", "pipe"))
+    assert np.max(np.abs(a - b)) < 1e-3  # two decoders (mpg123, FFmpeg), the same samples
+
+
 def test_a_wav_stream_whose_header_says_zero_length(clips: dict[str, Path], tmp_path: Path) -> None:
     data = bytearray(clips["piped"].read_bytes())
     data[4:8] = bytes(4)

@@ -571,6 +571,7 @@ def _open_stream(stream: BinaryIO) -> StreamSource:
 
     from deid.metadata import sniff
     from deid.metadata.id3 import id3v2_size
+    from deid.metadata.mp3 import frame_length, gapless_samples
 
     path = Path(STDIN)
     reader = _StreamReader(stream)
@@ -604,7 +605,11 @@ def _open_stream(stream: BinaryIO) -> StreamSource:
     context = container.streams.audio[0].codec_context
     if kind == "riff" and _wave_format_tag(head) == 0xFFFE:
         container_format = "WAVEX"  # WAVE_FORMAT_EXTENSIBLE, as libsndfile names it
-    info = AudioInfo(container_format, _subtype(context), context.sample_rate, context.channels, 0, decoder="ffmpeg")
+    # FFmpeg honours an MP3's LAME header from a pipe only at the start: the length it declares
+    # trims the encoder's padding at the end, as libsndfile does for a file.
+    frames = (gapless_samples(head[tag:tag + frame_length(head[tag:tag + 4])]) or 0) if kind == "mp3" else 0
+    info = AudioInfo(container_format, _subtype(context), context.sample_rate, context.channels, frames,
+                     decoder="ffmpeg")
     source = StreamSource(path, info, reader, container)
     try:
         _check_shape(source)

@@ -94,6 +94,21 @@ def _declared_frames(frame: bytes) -> int | None:
     return struct.unpack(">I", frame[xing + 8:xing + 12])[0] if flags & 1 else None
 
 
+def gapless_samples(frame: bytes) -> int | None:
+    """The samples an MP3 holds without the encoder's delay and padding, as its first frame's LAME
+    Info header declares them (what gapless decoders play), or None without one."""
+    if not 0 < frame_length(frame[:4]) <= len(frame) or (frame[1] >> 1) & 3 != 1:
+        return None  # not a whole layer III frame: only LAME's layer III frames carry the header
+    lame = _lame_offset(frame)  # LAME's layout, whoever wrote it ("LAME", "Lavc" for FFmpeg)
+    frames = _declared_frames(frame) if lame is not None else None
+    if not frames:
+        return None
+    delay = (frame[lame + 21] << 4) | (frame[lame + 22] >> 4)
+    padding = ((frame[lame + 22] & 0x0F) << 8) | frame[lame + 23]
+    per_frame = 1152 if (frame[1] >> 3) & 3 == 3 else 576  # layer III: MPEG-1, else MPEG-2/2.5
+    return max(frames * per_frame - delay - padding, 0)
+
+
 def _crc16(data: bytes) -> int:
     """CRC-16/ARC, which the LAME tag uses for its own checksum."""
     crc = 0
