@@ -140,7 +140,8 @@ FormatOpt = Annotated[
 ]
 BitrateOpt = Annotated[
     Optional[str],
-    typer.Option("--bitrate", "-b", help="AAC bitrate of M4A output in kbit/s, e.g. 128 or 128k [default: 96 per channel]."),
+    typer.Option("--bitrate", "-b",
+                 help="AAC bitrate of M4A output in kbit/s, e.g. 128 or 128k [default: 96 per channel]."),
 ]
 
 
@@ -280,17 +281,18 @@ def anonymize(
         if _is_folder(input):
             code = _run_folder(
                 input, output, mode="anonymize", note=key_note, pipeline=load_preset(preset), key=key, link=link.value,
-                speaker_for=lambda src: speaker_of(src, mapping), format=format, bitrate=rate, pattern=glob, workers=workers,
-                executor=executor.value, scheduler=scheduler, force=force, rename=rename.value, rename_map=rename_map,
-                neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds, protected=protected,
+                speaker_for=lambda src: speaker_of(src, mapping), format=format, bitrate=rate, pattern=glob,
+                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
+                rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds,
+                protected=protected,
             )
             raise typer.Exit(code)
         from deid.api import anonymize_file
-
         from deid.audio.formats import describe
 
         to_stdout = _stdout_output(input, output)
-        check_writes({"the output": _file(output)}, reads={"the input": _file(input), "the key file": key.path, **protected})
+        check_writes({"the output": _file(output)},
+                     reads={"the input": _file(input), "the key file": key.path, **protected})
         speaker = speaker_of(input, mapping) if link is Link.speaker else None
         result = anonymize_file(input, output, preset, key=key, link=link.value, speaker=speaker, format=format,
                                 bitrate=rate, block_seconds=block_seconds)

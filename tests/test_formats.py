@@ -28,7 +28,7 @@ from deid.audio.formats import AudioInfo, output_format
 from deid.errors import DeidError
 
 TOOLS = shutil.which("ffmpeg") and shutil.which("ffprobe") and shutil.which("exiftool")
-pytestmark = pytest.mark.skipif(not TOOLS, reason="needs ffmpeg, ffprobe and exiftool to make, probe and read the files")
+pytestmark = pytest.mark.skipif(not TOOLS, reason="needs ffmpeg, ffprobe and exiftool to make, probe and read files")
 
 SR, CHANNELS, SECONDS = 48000, 2, 0.8
 #: ffmpeg's encoder for each input extension.
@@ -52,8 +52,9 @@ BY_EXTENSION = {".wav": "wav", ".flac": "flac", ".aif": "aiff", ".aiff": "aiff",
 
 
 def ffprobe(path: Path) -> dict:
-    done = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=format_name:stream=codec_name,sample_rate,"
-                           "channels,duration_ts,time_base", "-of", "json", str(path)], capture_output=True, text=True, check=True)
+    entries = "format=format_name:stream=codec_name,sample_rate,channels,duration_ts,time_base"
+    done = subprocess.run(["ffprobe", "-v", "error", "-show_entries", entries, "-of", "json", str(path)],
+                          capture_output=True, text=True, check=True)
     found = json.loads(done.stdout)
     return {"format": found["format"]["format_name"], **found["streams"][0]}
 

@@ -59,7 +59,8 @@ def test_ffmpeg_to_deid_to_ffprobe(clips: dict[str, Path], tmp_path: Path) -> No
     assert ffmpeg.wait() == 0 and run.returncode == 0, run.stderr
     assert run.stdout[:4] == b"fLaC"
     lines = run.stderr.decode().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("<stdin> -> <stdout> (") and "FLAC/PCM_16 from WAV/PCM_16" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("<stdin> -> <stdout> (")
+    assert "FLAC/PCM_16 from WAV/PCM_16" in lines[0]
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,sample_rate,channels",
                             "-of", "csv=p=0", "-"], input=run.stdout, capture_output=True, check=True)
     assert probe.stdout.decode().strip() == f"flac,{SR},1"

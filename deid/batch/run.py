@@ -92,9 +92,9 @@ def output_name(rel: str, *, mode: str, format: str | None, rename_key: Key | No
     """The output path of the input at ``rel`` (POSIX, relative to the output folder).
 
     The extension is that of the output format: ``--format``'s, else the usual one of the input's
-    container (``.wave`` gives ``.wav``, ``.mp4`` gives ``.m4a``; strip keeps the input's spelling). With a
-    ``rename_key`` the name is HMAC(key, relative path) and folders are not kept, since folder
-    names (speakers, dates, sites) identify as much as file names do.
+    container (``.wave`` gives ``.wav``, ``.mp4`` gives ``.m4a``; strip keeps the input's
+    spelling). With a ``rename_key`` the name is HMAC(key, relative path) and folders are not
+    kept, since folder names (speakers, dates, sites) identify as much as file names do.
     """
     from deid.audio.formats import output_extension
 
@@ -218,8 +218,8 @@ def run_batch(
     with writer_lock(out_path):
         return _run_locked(
             in_path, out_path, mode=mode, pipeline=pipeline, key=key, link=link, speaker_for=speaker_for,
-            format=format, bitrate=bitrate, pattern=pattern, workers=workers, executor=executor, scheduler=scheduler, force=force,
-            rename=rename, rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit,
+            format=format, bitrate=bitrate, pattern=pattern, workers=workers, executor=executor, scheduler=scheduler,
+            force=force, rename=rename, rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit,
             block_seconds=block_seconds, protected={**reads, **writes}, on_start=on_start, on_outcome=on_outcome,
         )
 
