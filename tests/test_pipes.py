@@ -161,6 +161,19 @@ def test_a_stream_cut_short_of_its_header_is_refused_as_a_file_is(clips: dict[st
     assert result.input.frames == sf.info(whole).frames
 
 
+def test_a_flac_stream_cut_short_of_its_streaminfo_is_refused_as_truncated(clips: dict[str, Path],
+                                                                           tmp_path: Path) -> None:
+    """STREAMINFO declares the samples: a FLAC stream cut anywhere, even inside a frame, is truncated."""
+    flac = tmp_path / "whole.flac"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clips["wav"]), str(flac)], check=True)
+    data, total = flac.read_bytes(), sf.info(flac).frames
+    for cut in (0.3, 0.6, 0.9):
+        with pytest.raises(AudioError, match=f"^<stdin>: truncated: the header declares {total} frames, only "):
+            deid.anonymize_file(io.BytesIO(data[: int(cut * len(data))]), tmp_path / "out.wav", "fast", seed=1)
+    assert not (tmp_path / "out.wav").exists()
+    assert deid.anonymize_file(io.BytesIO(data), tmp_path / "out.wav", "fast", seed=1).input.frames == total
+
+
 def test_command_line_refusals(clips: dict[str, Path], tmp_path: Path) -> None:
     cases = [
         (["anonymize", clips["wav"], "-", "--seed", "1"], "writing to standard output needs --format"),

@@ -32,6 +32,7 @@ import itertools
 import mmap
 import os
 import tempfile
+from fractions import Fraction
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -226,12 +227,15 @@ class Source:
         """Record the length a complete decode found; refuse one that ends before the header says."""
         declared = self.info.frames
         if declared and count < 0.99 * declared:
-            raise AudioError(f"truncated: the header declares {declared} frames, only {count} could be decoded",
-                             self.path)
+            raise _truncated(declared, count, self.path)
         if count == 0:
             raise AudioError("holds no audio samples", self.path)
         self.info = dataclasses.replace(self.info, frames=count)
         self._exact = True
+
+
+def _truncated(declared: int, count: int, path: Path) -> AudioError:
+    return AudioError(f"truncated: the header declares {declared} frames, only {count} could be decoded", path)
 
 
 class SndfileSource(Source):
@@ -357,7 +361,7 @@ class ForwardSource(Source):
         # Interleaved float: PyAV's planar arrays fail beyond seven channels.
         resampler = av.AudioResampler(format="flt", layout=context.layout, rate=context.sample_rate)
         pending: list[np.ndarray] = []
-        held = 0
+        held = done = 0
         try:
             for frame in itertools.chain(self._container.decode(stream), [None]):
                 for out in resampler.resample(frame):
@@ -365,8 +369,10 @@ class ForwardSource(Source):
                     held += pending[-1].shape[1]
                 if held >= _BLOCK_FRAMES or (frame is None and held):
                     yield self._checked(np.ascontiguousarray(np.concatenate(pending, axis=1), dtype=np.float32))
-                    pending, held = [], 0
+                    pending, held, done = [], 0, done + held
         except av.error.FFmpegError as exc:
+            if 0 < done + held < self.info.frames:  # a cut in the middle of a frame, short of the declared end
+                raise _truncated(self.info.frames, done + held, self.path) from None
             raise AudioError(f"cannot decode: {exc}", self.path) from None
 
     def scan(self) -> None:
@@ -602,12 +608,15 @@ def _open_stream(stream: BinaryIO) -> StreamSource:
     if not container.streams.audio:
         container.close()
         raise AudioError("no audio stream", path)
-    context = container.streams.audio[0].codec_context
+    stream = container.streams.audio[0]
+    context = stream.codec_context
     if kind == "riff" and _wave_format_tag(head) == 0xFFFE:
         container_format = "WAVEX"  # WAVE_FORMAT_EXTENSIBLE, as libsndfile names it
     # FFmpeg honours an MP3's LAME header from a pipe only at the start: the length it declares
     # trims the encoder's padding at the end, as libsndfile does for a file.
     frames = (gapless_samples(head[tag:tag + frame_length(head[tag:tag + 4])]) or 0) if kind == "mp3" else 0
+    if kind == "flac" and stream.duration and stream.time_base == Fraction(1, context.sample_rate):
+        frames = int(stream.duration)  # STREAMINFO's total, exact (0 where the encoder did not know it)
     info = AudioInfo(container_format, _subtype(context), context.sample_rate, context.channels, frames,
                      decoder="ffmpeg")
     source = StreamSource(path, info, reader, container)
