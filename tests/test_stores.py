@@ -159,6 +159,32 @@ def test_bucket_rename_hashed_audit_and_strip_match_the_local_run(s3: fsspec.Abs
     assert objects(s3, clean) == files(tmp_path / "stripped")
 
 
+def test_object_names_that_would_leave_the_output_folder_fail_and_write_nothing(
+    s3: fsspec.AbstractFileSystem, tmp_path: Path
+) -> None:
+    """Keys are free text: ``in//x``, ``in/../../x``, ``in/./x`` are never made into paths, locally or in a bucket."""
+    import boto3
+
+    src, dst = bucket(s3, "in"), bucket(s3, "out")
+    marker = f"deid-test-{uuid.uuid4().hex[:8]}"
+    hostile = [f"../../{marker}.flac", f"/{marker}.flac", f"./{marker}.flac", f"x/../{marker}.flac"]
+    clip = corpus_clips(1)[0].read_bytes()
+    client = boto3.client("s3")
+    for name in ["ok one.flac", "q?x=1#h%20ü.flac", *hostile]:
+        client.put_object(Bucket=src, Key=f"in/{name}", Body=clip)
+    out = tmp_path / "a" / "b" / "out"
+    for target in (out, f"s3://{dst}/o"):
+        code, text = run("strip", f"s3://{src}/in", target)
+        assert code == 2, text
+        assert "stripped     │     2" in text and "failed       │     4" in text, text
+        for name in hostile:
+            assert any(line.startswith(f"failed: {name}: its name has an empty, '.' or '..' part")
+                       for line in text.splitlines()), (name, text)
+    assert sorted(files(out)) == ["ok one.flac", "q?x=1#h%20ü.flac"]
+    assert objects(s3, f"{dst}/o") == files(out)
+    assert not [p for p in tmp_path.rglob(f"{marker}*")] and not Path(f"/{marker}.flac").exists()
+
+
 def test_a_second_writer_into_a_bucket_is_refused_and_a_dead_runs_lock_taken_over(
     s3: fsspec.AbstractFileSystem, tree: Path
 ) -> None:
@@ -341,13 +367,23 @@ def test_follow_links_into_an_archive(queue: Path, tmp_path: Path, command: str)
 
 
 def test_follow_links_never_reads_the_output_folder(queue: Path, tmp_path: Path) -> None:
+    """Neither the output folder, nor a folder or a file in it, is read through a link."""
     out = tmp_path / "out"
     out.mkdir()
     (queue / "results").symlink_to(out, target_is_directory=True)
     code, text = run("strip", queue, out, "--follow-links")
-    assert code == 0 and "skipped: results: the output folder" in text, text
+    assert code == 0 and "skipped: results: link leads into the output folder" in text, text
+    (queue / "done").symlink_to(out / "today", target_is_directory=True)
+    (queue / "again.flac").symlink_to(out / "older" / "c.flac")
     code, text = run("strip", queue, out, "--follow-links")
-    assert code == 0 and "already done │     3" in text and "results/" not in text
+    assert code == 0 and "already done │     3" in text and "results/" not in text, text
+    for name in ("results", "done", "again.flac"):
+        assert f"skipped: {name}: link leads into the output folder, never read as input" in text, text
+    assert set(files(out)) == {"today/first.flac", "today/second.flac", "older/c.flac"}
+    # Through a link to a folder that holds it, the output folder is reached as a real folder: skipped too.
+    (queue / "up").symlink_to(tmp_path, target_is_directory=True)
+    code, text = run("strip", queue, out, "--follow-links", "--glob", "up/*/today/*")
+    assert "skipped: up/out: the output folder" in text, text
 
 
 def test_staging_leaves_nothing_in_the_temp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -264,6 +264,7 @@ def _run_locked(
                          rename_key=key if rename == "hashed" else None,
                          speaker_for=speaker_for if link == "speaker" and mode == "anonymize" else None,
                          protected={label: identity(p) for label, p in protected.items() if p is not None})
+    early = [Outcome(r.rel, "", FAILED, r.reason) for r in found.refused] + early
     if rename_map is not None:
         _write_rename_map(rename_map, tasks)
     # Records beside the outputs are keyed: under the run's key, or (strip without a lasting key)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from deid.audio import AUDIO_EXTENSIONS
-from deid.batch.storage import Folder, LocalFolder, StoreFolder, open_folder
+from deid.batch.storage import Folder, LocalFolder, StoreFolder, name_problem, open_folder
 from deid.errors import DeidError
 from deid.paths import is_temp_name
 
@@ -33,11 +33,16 @@ class Skipped:
 
 @dataclass
 class Scan:
-    """The files of a folder to process (relative POSIX paths, sorted) and the ones skipped."""
+    """The files of a folder to process (relative POSIX paths, sorted), the ones skipped, and the refused.
+
+    ``refused`` are audio objects of a store whose names cannot be mirrored as paths
+    (:func:`~deid.batch.storage.name_problem`): they fail, so that the run says it did not do them.
+    """
 
     root: str
     files: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    refused: list[Skipped] = field(default_factory=list)
 
     def take(self, name: str, *, pattern: str | None) -> None:
         """Judge the file at relative path ``name``: taken, skipped as not audio, or (not matching) ignored."""
@@ -46,6 +51,8 @@ class Scan:
             return
         if is_temp_name(child.name) or child.suffix.lower() not in AUDIO_EXTENSIONS:
             self.skipped.append(Skipped(name, "not an audio file"))
+        elif problem := name_problem(name):
+            self.refused.append(Skipped(name, problem))
         else:
             self.files.append(name)
 
@@ -106,14 +113,14 @@ def scan(inp: Folder | Path, *, pattern: str | None = None, follow_links: bool =
     root = inp.path.resolve()
     result = Scan(str(inp.path))
     seen: set[tuple[int, int]] = set()
-    if isinstance(out, LocalFolder):
+    outside: tuple[int, int] | None = None
+    out_path = out.path.resolve() if isinstance(out, LocalFolder) else None
+    if out_path is not None:
         try:
-            st = out.path.stat()
+            st = out_path.stat()
             outside = (st.st_dev, st.st_ino)
         except OSError:
-            outside = None
-    else:
-        outside = None
+            pass
 
     def walk(folder: Path, rel: PurePosixPath) -> None:
         st = folder.stat()
@@ -141,6 +148,9 @@ def scan(inp: Folder | Path, *, pattern: str | None = None, follow_links: bool =
                 if not follow_links and target != root and root not in target.parents:
                     result.skipped.append(Skipped(str(child), "link leads outside the input folder "
                                                               "(--follow-links follows it)"))
+                    continue
+                if out_path is not None and (target == out_path or out_path in target.parents):
+                    result.skipped.append(Skipped(str(child), "link leads into the output folder, never read as input"))
                     continue
             try:
                 is_dir = entry.is_dir()

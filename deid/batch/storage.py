@@ -99,6 +99,29 @@ def redact(text: str) -> str:
     return _SECRET_PATTERNS[2].sub("<redacted>", text)
 
 
+def name_problem(rel: str) -> str:
+    """Why ``rel`` (POSIX, relative) cannot name a file under a folder ("" if it can).
+
+    An object store's keys are free text: ``in//x.wav``, ``in/../../x.wav`` or ``in/./x.wav``
+    are three objects, and mirrored as paths they would name a file outside the output folder
+    (``/x.wav``) or the same file as another object.
+    """
+    if "\x00" in rel:
+        return "its name holds a NUL character"
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        return ("its name has an empty, '.' or '..' part, so its output would lie outside the output folder or "
+                "take another's name; rename the object")
+    return ""
+
+
+def _checked(rel: str) -> str:
+    """``rel`` itself, or a DeidError if it would leave its folder: no path is ever made from such a name."""
+    problem = name_problem(rel) if rel else ""
+    if problem:
+        raise DeidError(problem, rel)
+    return rel
+
+
 def sha256_file(path: str | Path) -> tuple[int, str]:
     """Size and SHA-256 of a file, read in 1 MiB pieces."""
     digest = hashlib.sha256()
@@ -146,7 +169,7 @@ class LocalFolder:
 
     def member(self, rel: str) -> Path:
         """The path of ``rel`` (POSIX, relative to the folder)."""
-        return self.path / rel
+        return self.path / _checked(rel)
 
     def source(self, rel: str) -> str:
         """How a worker names the input ``rel``: its resolved path."""
@@ -219,11 +242,11 @@ class StoreFolder:
         return shown(self.location)
 
     def key(self, rel: str) -> str:
-        return f"{self.root}/{rel}" if rel else self.root
+        return f"{self.root}/{_checked(rel)}" if rel else self.root
 
     def member(self, rel: str) -> str:
         """The URL of ``rel``."""
-        return f"{self.location}/{rel}"
+        return f"{self.location}/{_checked(rel)}"
 
     def source(self, rel: str) -> str:
         return self.member(rel)
