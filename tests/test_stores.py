@@ -172,11 +172,15 @@ def test_object_names_that_would_leave_the_output_folder_fail_and_write_nothing(
     client = boto3.client("s3")
     for name in ["ok one.flac", "q?x=1#h%20ü.flac", *hostile]:
         client.put_object(Bucket=src, Key=f"in/{name}", Body=clip)
+    client.put_object(Bucket=src, Key="in/junk.wav", Body=b"RIFF\x04\x00\x00\x00WAVEjunk")
     out = tmp_path / "a" / "b" / "out"
     for target in (out, f"s3://{dst}/o"):
         code, text = run("strip", f"s3://{src}/in", target)
         assert code == 2, text
-        assert "stripped     │     2" in text and "failed       │     4" in text, text
+        assert "stripped     │     2" in text and "failed       │     5" in text, text
+        # A reason names the object, never the local file that stood in for it.
+        assert f"failed: junk.wav: cannot decode: Error opening 's3://{src}/in/junk.wav'" in text, text
+        assert "/dev/fd" not in text and "deid-stage" not in text
         for name in hostile:
             assert any(line.startswith(f"failed: {name}: its name has an empty, '.' or '..' part")
                        for line in text.splitlines()), (name, text)

@@ -122,6 +122,18 @@ def _checked(rel: str) -> str:
     return rel
 
 
+@contextmanager
+def _standing_in(local: Path, name: str) -> Iterator[None]:
+    """Errors raised while ``local`` stands in for ``name`` (an object) name the object, as they would locally."""
+    try:
+        yield
+    except DeidError as exc:
+        here = str(local)
+        if here in exc.reason or here == exc.path:
+            exc.__init__(exc.reason.replace(here, name), name if exc.path == here else exc.path)
+        raise
+
+
 def sha256_file(path: str | Path) -> tuple[int, str]:
     """Size and SHA-256 of a file, read in 1 MiB pieces."""
     digest = hashlib.sha256()
@@ -374,7 +386,8 @@ class StoreFolder:
         stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-"))
         try:
             local = stage / ("output" + PurePosixPath(rel).suffix)
-            yield local
+            with _standing_in(local, str(self) + f"/{rel}"):
+                yield local
             size = local.stat().st_size
             with self._errors("cannot upload the output", rel):
                 self.fs.put_file(str(local), self.key(rel))
@@ -419,7 +432,9 @@ def staged_input(src: str) -> Iterator[tuple[Path, str]]:
                 digest.update(block)
                 copy.write(block)
         copy.flush()
-        yield Path(f"/dev/fd/{copy.fileno()}"), digest.hexdigest()
+        local = Path(f"/dev/fd/{copy.fileno()}")
+        with _standing_in(local, shown(src)):
+            yield local, digest.hexdigest()
 
 
 def store_reason(exc: BaseException) -> str:
