@@ -207,8 +207,8 @@ def _machine() -> str:
 class _Lease(Held):
     """The lock of an output folder in a store: ``OUT/.deid/lock``, an object that says which run holds it.
 
-    It is created only if absent, with the store's conditional PUT where it has one (S3's
-    ``If-None-Match``, GCS's generation precondition); the run rewrites it every
+    It is created only if absent, with the store's conditional PUT where it has one (S3's and
+    Azure's ``If-None-Match``, GCS's generation precondition); the run rewrites it every
     :data:`RENEW_SECONDS`. A lock is stale, and replaced, when its run is gone: on this
     machine when its process no longer exists, elsewhere when it has not been renewed for
     :data:`LEASE_SECONDS`. Two runs that replace the same stale lock at the same moment could

@@ -328,7 +328,7 @@ class StoreFolder:
     def create_text(self, rel: str, text: str) -> bool:
         """Create ``rel`` only if it does not exist; False if it does.
 
-        Conditional where the store offers it (S3's ``If-None-Match: *``, GCS's
+        Conditional where the store offers it (S3's and Azure's ``If-None-Match: *``, GCS's
         ``ifGenerationMatch=0``, memory); fsspec's default elsewhere tests, then writes.
         """
         with self._errors("cannot write", rel):
