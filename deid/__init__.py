@@ -21,6 +21,7 @@ from deid.errors import AudioError, DeidError, MetadataError, PresetError
 
 if TYPE_CHECKING:
     from deid.api import FileResult, anonymize, anonymize_file
+    from deid.engine import SpanEdit
     from deid.keys import Key
     from deid.pipeline import Pipeline, Result
     from deid.presets import list_presets, load_preset
@@ -32,8 +33,12 @@ _LAZY = {
     "Key": "deid.keys",
     "Pipeline": "deid.pipeline",
     "Result": "deid.pipeline",
+    "SpanEdit": "deid.engine",
     "list_presets": "deid.presets",
     "load_preset": "deid.presets",
+    "transcribe": "deid.redact",
+    "find_pii": "deid.redact",
+    "redact": "deid.redact",
 }
 
 __all__ = [
@@ -45,11 +50,15 @@ __all__ = [
     "Pipeline",
     "PresetError",
     "Result",
+    "SpanEdit",
     "__version__",
     "anonymize",
     "anonymize_file",
+    "find_pii",
     "list_presets",
     "load_preset",
+    "redact",
+    "transcribe",
 ]
 
 

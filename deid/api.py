@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from deid.audio import AudioInfo, output_format, read_audio, read_info, write_audio
-from deid.errors import DeidError
+from deid.audio import AudioInfo, open_input, open_output, output_format
+from deid.engine import BLOCK_SECONDS, ArrayStream, SpanEdit, one_block
+from deid.errors import AudioError, DeidError
 from deid.keys import Key, resolve_key
-from deid.pipeline import AppliedStep, Pipeline, Result
+from deid.pipeline import AppliedStep, Pipeline, Result, check_audio, check_length
 from deid.presets import DEFAULT, load_preset
 
-
-#: Files longer than this many seconds are processed in blocks of about this length
-#: (:mod:`deid.blocks`): with `standard` at 16 kHz a 30-s block keeps a worker near 270 MB;
-#: memory grows by about 2.7 MB per second of block.
-DEFAULT_BLOCK_SECONDS = 30.0
+__all__ = ["BLOCK_SECONDS", "FileResult", "SpanEdit", "anonymize", "anonymize_file", "speaker_scope"]
 
 
 def anonymize(
@@ -32,6 +29,7 @@ def anonymize(
     scope: str | None = None,
     link: str = "file",
     report: bool = False,
+    edits: Sequence[SpanEdit] = (),
 ) -> np.ndarray | tuple[np.ndarray, Result]:
     """Anonymize audio with a preset (name, path or :class:`Pipeline`).
 
@@ -52,19 +50,21 @@ def anonymize(
         ``channel`` gives each channel its own voice.
     report : bool
         Also return the :class:`deid.pipeline.Result` with the drawn values of every step.
+    edits : sequence of SpanEdit
+        Spans of the output replaced after every step (see :class:`deid.engine.SpanEdit`).
 
     Returns
     -------
     np.ndarray
         float32 audio of the input's shape (and the Result when ``report`` is true).
     """
-    result = load_preset(preset).run(y, sr, key=key, seed=seed, scope=scope, link=link)
+    result = load_preset(preset).run(y, sr, key=key, seed=seed, scope=scope, link=link, edits=edits)
     return (result.audio, result) if report else result.audio
 
 
 @dataclass
 class FileResult:
-    """What :func:`anonymize_file` did."""
+    """What :func:`anonymize_file` did; ``size`` and ``sha256`` are those of the output written."""
 
     src: Path
     dst: Path
@@ -73,6 +73,8 @@ class FileResult:
     subtype: str
     applied: list[AppliedStep] = field(default_factory=list)
     gain: float = 1.0
+    size: int = 0
+    sha256: str = ""
 
     @property
     def scaled(self) -> bool:
@@ -90,27 +92,11 @@ class FileResult:
         }
 
 
-def file_scope(src: str | Path, *, link: str = "file", speaker: str | None = None) -> str:
-    """The key scope of a file: its content hash, or its speaker with ``link="speaker"``."""
-    if link == "speaker":
-        if not speaker:
-            raise DeidError("--link speaker needs a speaker for the file (a speaker map or its parent folder)", src)
-        return f"speaker:{speaker}"
-    digest = hashlib.sha256()
-    with open(src, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return "file:" + digest.hexdigest()
-
-
-def same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name the same file (including through links)."""
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return b.exists() and a.samefile(b)
-    except OSError:
-        return False
+def speaker_scope(speaker: str | None, src: str | Path | None = None) -> str:
+    """The key scope of a speaker's files (``link="speaker"``)."""
+    if not speaker:
+        raise DeidError("--link speaker needs a speaker for the file (a speaker map or its parent folder)", src)
+    return f"speaker:{speaker}"
 
 
 def anonymize_file(
@@ -122,10 +108,15 @@ def anonymize_file(
     seed: int | None = None,
     link: str = "file",
     speaker: str | None = None,
+    scope: str | None = None,
     format: str | None = None,
-    block_seconds: float | None = DEFAULT_BLOCK_SECONDS,
+    block_seconds: float | None = BLOCK_SECONDS,
+    edits: Sequence[SpanEdit] = (),
 ) -> FileResult:
     """Anonymize one file into ``dst``, keeping rate, channels and sample format by default.
+
+    The input is opened once and checked, the output checked, both before any processing; a
+    file longer than ``block_seconds`` is processed in blocks, in bounded memory.
 
     Parameters
     ----------
@@ -135,35 +126,46 @@ def anonymize_file(
         As for :func:`anonymize`.
     speaker : str, optional
         The speaker of the file, needed with ``link="speaker"``.
+    scope : str, optional
+        The key scope, when the caller has it already (a batch hashes every input before deciding
+        whether it needs doing): ``"file:" + SHA-256 of the file``, or ``"speaker:NAME"``. By
+        default it is computed while the file is read.
     format : str, optional
         Output format name (``wav``, ``flac``, ``aiff``, ``ogg``, ``opus``, ``mp3``); by default
-        the input's (FLAC for M4A input).
+        the one ``dst``'s extension names when the input's container does not fit it, else the
+        input's own (FLAC for M4A input).
     block_seconds : float, optional
         Files longer than this are processed in blocks of about this length, in bounded memory
-        (:mod:`deid.blocks`); None processes every file whole.
+        (:mod:`deid.engine`); None processes every file whole.
+    edits : sequence of SpanEdit
+        Spans of the output replaced after every step (see :class:`deid.engine.SpanEdit`).
     """
     src, dst = Path(src), Path(dst)
-    if same_file(src, dst):
-        raise DeidError("output is the input file; deid never overwrites an input", dst)
     pipeline = load_preset(preset)
     key = resolve_key(key, seed=seed)
-    info = read_info(src)
-    fmt, subtype = output_format(info, format)
-    scope = file_scope(src, link=link, speaker=speaker)
-    if block_seconds is not None and info.seconds > block_seconds and info.decoder == "libsndfile":
-        from deid.blocks import anonymize_blocks
-
-        if not dst.parent.is_dir():
-            raise DeidError("output folder does not exist", dst.parent)
-        applied, gain = anonymize_blocks(src, dst, pipeline, key=key, scope=scope, link=link, format=fmt,
-                                         subtype=subtype, block_seconds=block_seconds)
-        return FileResult(src, dst, info, fmt, subtype, applied, gain)
-    audio = read_audio(src)
+    if scope is None and link == "speaker":
+        scope = speaker_scope(speaker, src)
     try:
-        result = pipeline.run(audio.samples, audio.sr, key=key, scope=scope, link=link)
+        with open_input(src, hash=scope is None) as source:
+            fmt, subtype = output_format(source.info, format, suffix=dst.suffix)
+            with open_output(dst, sr=source.sr, channels=source.channels, format=fmt, subtype=subtype,
+                             reads={"the input": src}) as sink:
+                if one_block(source.frames, source.sr, block_seconds):
+                    samples = source.load()
+                    check_audio(samples, source.sr)
+                    stream: Any = ArrayStream(samples, source.sr)
+                else:
+                    if scope is None or not source.exact:
+                        source.scan()
+                    check_length(source.frames, source.sr)
+                    stream = source
+                applied, gain = pipeline.process(stream, sink, key=key, scope=scope or f"file:{source.sha256}",
+                                                 link=link, block_seconds=block_seconds, edits=edits)
+                if source.peak == 0.0:
+                    raise AudioError("is silent (every sample is zero): there is no voice to anonymize", src)
+                sink.commit()
     except DeidError as exc:
-        raise DeidError(exc.reason, src) from None
-    if not dst.parent.is_dir():
-        raise DeidError("output folder does not exist", dst.parent)
-    write_audio(dst, result.audio, audio.sr, format=fmt, subtype=subtype)
-    return FileResult(src, dst, audio.info, fmt, subtype, result.applied, result.gain)
+        if exc.path is None:
+            raise type(exc)(exc.reason, src) from None
+        raise
+    return FileResult(src, dst, source.info, fmt, subtype, applied, gain, sink.size, sink.sha256)

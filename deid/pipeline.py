@@ -5,25 +5,27 @@
     Pipeline([Pitch(semitones=(3, 5)), Formant(ratio=1.1), Noise(snr_db=25)])(y, sr, seed=1)
 
 Each run draws every step's parameters from one generator per scope (file, speaker or channel,
-see :mod:`deid.keys`), then applies them in order. Consecutive steps in the same domain (WORLD
-features, a PSOLA plan) share one analysis and one synthesis.
+see :mod:`deid.keys`), then runs the chain through the engine (:mod:`deid.engine`): an array
+is one block; :func:`deid.anonymize_file` runs long files in blocks through the same code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableSequence
+from collections.abc import Iterable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
 import numpy as np
 
+from deid import engine
+from deid.engine import MIN_SECONDS, PEAK_CEILING, SpanEdit, ceiling_gain
 from deid.errors import DeidError
 from deid.keys import Key, content_scope, resolve_key, rng_for
 from deid.transforms.base import Transform
 
 LINKS = ("file", "speaker", "channel")
-#: Output peak ceiling: -0.09 dBFS, so that integer formats never clip.
-PEAK_CEILING = 0.99
+__all__ = ["LINKS", "MIN_SECONDS", "PEAK_CEILING", "AppliedStep", "Pipeline", "Result", "SpanEdit", "ceiling_gain",
+           "check_audio", "check_length"]
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,10 @@ class Result:
         return self.gain < 1.0
 
 
-def ceiling_gain(peak: float) -> float:
-    """The gain that brings a peak down to :data:`PEAK_CEILING` (1.0 when it is already below)."""
-    return PEAK_CEILING / peak if peak > PEAK_CEILING else 1.0
+def check_length(n: int, sr: int) -> None:
+    """Refuse a signal too short to hold speech."""
+    if n < MIN_SECONDS * sr:
+        raise DeidError(f"too short: {n} sample(s), at least {MIN_SECONDS * 1000:g} ms are needed")
 
 
 def check_audio(y: np.ndarray, sr: int) -> None:
@@ -67,16 +70,11 @@ def check_audio(y: np.ndarray, sr: int) -> None:
         raise DeidError(f"invalid sample rate {sr!r}")
     if y.ndim not in (1, 2) or y.shape[-1] == 0:
         raise DeidError(f"expected audio of shape (n,) or (channels, n) with n > 0, got {y.shape}")
-    if y.shape[-1] < MIN_SECONDS * sr:
-        raise DeidError(f"too short: {y.shape[-1]} sample(s), at least {MIN_SECONDS * 1000:g} ms are needed")
+    check_length(y.shape[-1], sr)
     if not np.all(np.isfinite(y)):
         raise DeidError("contains NaN or infinite samples")
     if not np.any(y):
         raise DeidError("is silent (every sample is zero): there is no voice to anonymize")
-
-
-#: Shorter clips hold less than two analysis frames of speech.
-MIN_SECONDS = 0.05
 
 
 class Pipeline(MutableSequence[Transform]):
@@ -132,25 +130,9 @@ class Pipeline(MutableSequence[Transform]):
         return [step.draw(rng) for step in self._steps]
 
     def apply(self, y: np.ndarray, sr: int, drawn: list[dict[str, Any]]) -> np.ndarray:
-        """Apply every step with its drawn values to one channel; deterministic given ``drawn``."""
-        i = 0
-        out = np.asarray(y, dtype=np.float32)
-        n = len(out)
-        while i < len(self._steps):
-            step, values = self._steps[i], drawn[i]
-            domain = step.domain(values)
-            if domain is None:
-                out = step.apply(out, sr, **values)
-                i += 1
-            else:
-                state = domain.analyze(out, sr)
-                while i < len(self._steps) and self._steps[i].domain(drawn[i]) is domain:
-                    self._steps[i].modify(state, **drawn[i])
-                    i += 1
-                out = domain.synthesize(state)
-            if len(out) != n:
-                raise AssertionError(f"step '{step.name}' changed the length from {n} to {len(out)}")
-        return out
+        """Apply every step with its drawn values to one channel (shape ``(n,)``), without the peak
+        ceiling; deterministic given ``drawn``."""
+        return engine.apply_steps(self._steps, y, sr, drawn)
 
     def run(
         self,
@@ -161,6 +143,7 @@ class Pipeline(MutableSequence[Transform]):
         seed: int | None = None,
         scope: str | None = None,
         link: str = "file",
+        edits: Sequence[SpanEdit] = (),
     ) -> Result:
         """Anonymize ``y`` and report what was applied.
 
@@ -178,25 +161,39 @@ class Pipeline(MutableSequence[Transform]):
             its own voice; pass ``"speaker:NAME"`` to give all of a speaker's clips one voice.
         link : {"file", "speaker", "channel"}
             ``channel`` draws a separate voice for each channel (within ``scope``).
+        edits : sequence of SpanEdit
+            Spans of the output replaced, after every step and the peak ceiling, by a signal
+            that is never transformed (see :class:`deid.engine.SpanEdit`).
         """
-        if link not in LINKS:
-            raise DeidError(f"unknown link {link!r}; use one of {', '.join(LINKS)}")
         key = resolve_key(key, seed=seed)
         audio = _as_float(np.asarray(y))
         check_audio(audio, sr)
         channels = audio[None, :] if audio.ndim == 1 else audio
         if scope is None:
             scope = content_scope(np.ascontiguousarray(channels).tobytes())
+        sink = engine.ArraySink(*channels.shape)
+        applied, gain = self.process(engine.ArrayStream(channels, int(sr)), sink, key=key, scope=scope, link=link,
+                                     edits=edits)
+        return Result(audio=sink.audio if audio.ndim == 2 else sink.audio[0], sr=sr, applied=applied, gain=gain)
 
-        draws = self.draw_channels(key, scope, link=link, channels=channels.shape[0])
-        out = np.empty_like(channels)
-        for c in range(channels.shape[0]):
-            out[c] = self.apply(channels[c], sr, draws[c])
-        gain = ceiling_gain(float(np.max(np.abs(out))))
-        if gain < 1.0:
-            out *= gain
-        applied = self.applied(draws, link=link)
-        return Result(audio=out if audio.ndim == 2 else out[0], sr=sr, applied=applied, gain=gain)
+    def process(
+        self,
+        stream: engine.Stream,
+        sink: engine.Sink,
+        *,
+        key: Key,
+        scope: str,
+        link: str = "file",
+        block_seconds: float | None = None,
+        edits: Sequence[SpanEdit] = (),
+    ) -> tuple[list[AppliedStep], float]:
+        """Draw for ``scope`` and run the chain over ``stream`` into ``sink``: what :meth:`run` and
+        :func:`deid.anonymize_file` share. Returns what was applied and the peak-ceiling gain."""
+        if link not in LINKS:
+            raise DeidError(f"unknown link {link!r}; use one of {', '.join(LINKS)}")
+        draws = self.draw_channels(key, scope, link=link, channels=stream.channels)
+        gain = engine.run(self._steps, stream, sink, draws, block_seconds=block_seconds, edits=edits)
+        return self.applied(draws, link=link), gain
 
     def draw_channels(self, key: Key, scope: str, *, link: str, channels: int) -> list[list[dict[str, Any]]]:
         """The drawn values of each channel: one draw for all, or one per channel with ``link="channel"``."""

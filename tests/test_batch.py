@@ -15,22 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import corpus_clips
 from typer.testing import CliRunner
 
 from deid.batch import NEUTRAL_MTIME
 from deid.cli import app
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("DEID_CORPUS", REPO.parent / "shared" / "corpus"))
 SEED = ["--seed", "7"]
-
-
-def corpus_clips(count: int) -> list[Path]:
-    clips = sorted(CORPUS.glob("*/*.flac"))
-    if len(clips) < count:
-        pytest.skip(f"speech corpus not found at {CORPUS} (set DEID_CORPUS)")
-    # Every k-th clip, so that the files come from many speakers.
-    return clips[:: len(clips) // count][:count]
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -180,6 +171,7 @@ def test_strip_folder_keeps_audio_and_drops_metadata(tree: Path, tmp_path: Path)
     assert "already done │     1" in run("strip", tagged, tmp_path / "clean")[1]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_finishes_every_output(tmp_path: Path) -> None:
     """Kill the run at two moments, all its processes and then only the main one; a rerun finishes."""
     root = tmp_path / "in"

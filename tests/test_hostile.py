@@ -1,9 +1,8 @@
 """Nothing lost, nothing leaked, never a traceback: hostile inputs, paths and signals (issue 14).
 
 Every fixture is built here (see `hostile_inputs`). Cases whose root lies in the engine's
-read/write path (deid/audio.py, api.py, blocks.py, batch/work.py) are marked ``xfail(strict=True)``
-with the reason "phase 2": when the engine's single input check and sink land, they pass and
-the marker must go.
+read/write path are met by its single input check (`deid.audio.open_input`) and its sink
+(`deid.audio.open_output`).
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from deid.keys import MIN_KEY_BYTES, resolve_key
 from deid.paths import check_writes
 from hostile_inputs import write
 
-PHASE2 = pytest.mark.xfail(strict=True, reason="phase 2: engine read/write path")
 KEY = "0123456789abcdef-test-key"
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("DEID_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -158,7 +156,6 @@ def test_records_are_keyed_and_dated_neutrally(tmp_path: Path, folder: Path, key
     assert [p.name for p in sorted(outputs, key=lambda p: p.stat().st_ctime_ns)] == sorted(p.name for p in outputs)
 
 
-@PHASE2
 def test_strip_records_key_the_input_hash(tmp_path: Path, folder: Path, no_env_key: None) -> None:
     # deid/batch/work.py records strip's input as an unkeyed SHA-256 (manifest_key = None);
     # run_batch now hands it a key for strip too (the run's, or the folder's records key).
@@ -252,7 +249,6 @@ def test_strip_refuses_files_that_hold_a_second_stream(tmp_path: Path, kind: str
     assert code == 1 and len(err.strip().splitlines()) == 1 and "second audio stream" in err, err
 
 
-@PHASE2
 @pytest.mark.parametrize("kind", ["flac-cat", "ogg-cat", "ogg-chained", "mp3-cat"])
 def test_anonymize_refuses_files_that_hold_a_second_stream(tmp_path: Path, kind: str) -> None:
     # The engine's single input check calls deid.metadata.require_one_stream (ENGINE.md item 4).
@@ -263,7 +259,6 @@ def test_anonymize_refuses_files_that_hold_a_second_stream(tmp_path: Path, kind:
 
 # Item 8: strip accepts nothing that anonymize refuses.
 
-@PHASE2
 @pytest.mark.parametrize("case", ["wav-header-only", "wav-0-channels", "wav-0-hz", "wav-0-bits", "wav-empty-data"])
 def test_strip_refuses_what_anonymize_refuses(tmp_path: Path, case: str) -> None:
     # One input check for every command and mode (ENGINE.md item 4) is the engine's.
@@ -356,10 +351,8 @@ def test_a_file_name_that_is_not_utf8(tmp_path: Path, latin1_folder: Path, key_f
     assert done.returncode in (1, 2) and "Traceback" not in done.stderr + done.stdout, done.stderr + done.stdout
 
 
-@PHASE2
 @pytest.mark.parametrize("command", ["strip", "anonymize"])
 def test_a_file_whose_name_is_not_utf8_is_processed(tmp_path: Path, latin1_folder: Path, command: str) -> None:
-    # deid/audio.py hands libsndfile str paths, which cannot carry such names (UnicodeEncodeError).
     extra = ("--seed", "1", "--preset", "fast") if command == "anonymize" else ()
     code, stdout, _ = run(command, latin1_folder, tmp_path / command, *extra)
     assert code == 2 and "failed: caf" not in stdout, stdout
@@ -407,7 +400,6 @@ def test_strip_write_failures_are_one_line_and_leave_nothing(tmp_path: Path, pub
     assert not list(public.glob(".*deid-tmp"))
 
 
-@PHASE2
 @pytest.mark.parametrize("case", ["wav-1-hz", "wav-100-hz", "flac-2^36-samples"])
 def test_anonymize_refuses_hostile_headers_in_one_line(tmp_path: Path, case: str) -> None:
     path = hostile.cases(tmp_path / "in")[case]
@@ -415,7 +407,6 @@ def test_anonymize_refuses_hostile_headers_in_one_line(tmp_path: Path, case: str
     assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
 
 
-@PHASE2
 @pytest.mark.parametrize("target", ["folder", "empty"])
 def test_anonymize_file_refuses_an_output_that_cannot_be_a_file(tmp_path: Path, target: str) -> None:
     import deid
@@ -427,7 +418,6 @@ def test_anonymize_file_refuses_an_output_that_cannot_be_a_file(tmp_path: Path, 
     assert not list(tmp_path.glob(".*deid-tmp"))
 
 
-@PHASE2
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # soundfile's write callback
 def test_a_full_disk_names_the_output_in_one_line(tmp_path: Path) -> None:
     import deid
@@ -476,7 +466,6 @@ def test_inspect_of_an_unreadable_file_is_an_error_not_a_leak(public: Path) -> N
     assert done.returncode == 1 and "Permission denied" in done.stderr and "Traceback" not in done.stderr, done
 
 
-@PHASE2
 def test_an_unreadable_input_and_an_unwritable_folder_are_one_line(public: Path) -> None:
     secret = write(public / "secret.wav", "WAV", "PCM_16")
     secret.chmod(0)
@@ -521,9 +510,8 @@ def test_inspect_table_stays_short_on_a_stack_of_tags(tmp_path: Path) -> None:
     assert len(json.loads(stdout)[str(path)]) >= 3000
 
 
-@PHASE2
 def test_libmpg123_does_not_talk_on_stderr(tmp_path: Path) -> None:
-    # libmpg123 prints its own notes while libsndfile decodes (deid/audio.py): "Note: Illegal
+    # libmpg123 prints its own notes while libsndfile decodes: "Note: Illegal
     # Audio-MPEG-Header ... Trying to resync" for each attempt, "Warning: Xing stream size off".
     text = tmp_path / "names.mp3"
     text.write_text("input,output\nalice/a.wav,x\n")
@@ -565,7 +553,6 @@ def test_a_read_only_output_is_not_replaced(tmp_path: Path, folder: Path) -> Non
     assert kept.read_bytes() == locked.read_bytes() == b"the user's own file"
 
 
-@PHASE2
 def test_anonymize_file_does_not_replace_a_read_only_output(tmp_path: Path) -> None:
     import deid
 
@@ -596,7 +583,6 @@ def test_a_secret_key_has_a_minimum_length(tmp_path: Path, monkeypatch: pytest.M
 
 # Every command, every hostile input: no traceback, no hang, bounded memory.
 
-SWEEP_PHASE2 = {("anonymize", "wav-1-hz"), ("anonymize", "wav-100-hz"), ("anonymize", "flac-2^36-samples")}
 SWEEP_CASES = ["empty", "random", "text", "wav-header-only", "wav-0-channels", "wav-0-hz", "wav-0-bits",
                "wav-unknown-codec", "wav-empty-data", "wav-1-hz", "wav-100-hz", "wav-lying-size", "wav-nan",
                "flac-cut-10", "flac-cut-50", "flac-cut-90", "flac-2^36-samples", "flac-junk-after", "flac-cat",
@@ -630,9 +616,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dic
 @pytest.mark.parametrize("name", SWEEP_CASES)
 @pytest.mark.parametrize("command", COMMANDS)
 def test_no_hostile_input_gives_a_traceback_a_hang_or_a_memory_bomb(
-        sweep: dict[tuple[str, str], dict], command: str, name: str, request: pytest.FixtureRequest) -> None:
-    if (command, name) in SWEEP_PHASE2:
-        request.applymarker(PHASE2)
+        sweep: dict[tuple[str, str], dict], command: str, name: str) -> None:
     result = sweep[(command, name)]
     assert result["code"] != -signal.SIGALRM, f"hung for {SWEEP_TIMEOUT} s"
     assert result["growth_mb"] is not None and result["growth_mb"] < SWEEP_MB, result

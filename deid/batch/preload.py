@@ -2,9 +2,8 @@
 
 Imports the processing modules and runs the numba-compiled engines (PSOLA, WSOLA, the hum
 notch) once on a short signal, so that their machine code is loaded from numba's cache in the
-server. Every worker
-forked from it starts with that code in memory; otherwise each worker would spend about a
-second initialising LLVM and loading the cache on its first file.
+server. Every worker forked from it starts with that code in memory; otherwise each worker would
+spend about half a second initialising LLVM and loading the cache on its first file.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ def _warm() -> None:
     y = (0.1 * np.sin(2 * np.pi * 150.0 * t)).astype(np.float32)
     psola.psola(y, sr=sr, factor=1.2, ratio=1.1)
     wsola.wsola(y, len(y) + sr // 10, sr=sr)
-    world._notch(y.astype(np.float64), 0.01)
+    world.notch_hum(y, sr, 50.0)
 
 
 try:

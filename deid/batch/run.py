@@ -24,6 +24,7 @@ from deid.batch.scan import Skipped, check_folders, scan
 from deid.batch.storage import (Folder, LocalFolder, is_url, local_path, open_folder, sweep_staging,
                                 write_text_atomic)
 from deid.batch.work import CURRENT, FAILED, OK, Config, Outcome, Task
+from deid.defaults import BLOCK_SECONDS
 from deid.errors import DeidError
 from deid.keys import Key
 from deid.paths import Identity, check_writes, identity, read_only
@@ -115,7 +116,7 @@ def run_batch(
     rename_map: str | Path | None = None,
     neutral_mtime: bool | None = None,
     audit: str | Path | None = None,
-    block_seconds: float | None = 30.0,
+    block_seconds: float | None = BLOCK_SECONDS,
     protected: Mapping[str, str | Path | None] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
@@ -159,7 +160,7 @@ def run_batch(
         Local JSON-lines file (outside ``out_dir``) to append input hashes and drawn parameters to.
     block_seconds : float, optional
         Process files longer than this in blocks of about this length, in bounded memory
-        (:mod:`deid.blocks`); None processes every file whole.
+        (:mod:`deid.engine`); None processes every file whole.
     protected : mapping of label to path, optional
         Other files the run reads (``{"the preset": ..., "the speaker map": ...}``): nothing
         the run writes may be one of them. The key file (``key.path``) is always protected.

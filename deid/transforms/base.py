@@ -2,7 +2,25 @@
 
 A transform is a frozen dataclass whose fields are *parameter specifications*: a fixed value, a
 ``[min, max]`` range (optionally with a random sign) or a choice. ``draw(rng)`` turns them into
-concrete, JSON-serialisable values; ``apply(y, sr, **drawn)`` is deterministic given those values.
+concrete, JSON-serialisable values; everything after that is deterministic given those values.
+
+What a transform declares, so that the engine (:mod:`deid.engine`) can run it on a whole signal
+or on a long file in blocks without knowing it by name:
+
+- ``context``: seconds of input it needs beyond each side of a block to process the block as it
+  would inside the whole signal (0 for a pointwise step such as noise or a gain);
+- ``changes_voice``: whether its output no longer carries the input voice (pitch, formants,
+  timbre); only such audio may ever be held in a temporary buffer;
+- ``measures``: whether it needs statistics of its whole input first. The engine then calls
+  ``measure(block, stats, **drawn)`` on every block in order (``stats`` is what the previous blocks
+  gave, None at first) and hands the total to ``process``;
+- ``domain()``: the representation it edits (WORLD features, a PSOLA plan) when it shares one
+  analysis and one synthesis with its neighbours in that domain; None for a step on samples.
+
+A step on samples implements ``process(block, stats, **drawn)``; a domain step implements
+``modify(state, stats, **drawn)`` (and ``measure(state, stats, **drawn)`` on the domain's
+analysis when it measures). ``apply(y, sr, **drawn)`` runs the step alone on a whole signal
+through the engine: the same path as inside a pipeline.
 """
 
 from __future__ import annotations
@@ -163,15 +181,74 @@ def _range(raw: Any, sign: bool, fail: Callable[[str], PresetError]) -> Range:
     return Range(lo, hi, sign)
 
 
+@dataclass
+class Block:
+    """A stretch of one channel handed to a step: its samples and where they sit in the whole signal.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n,)
+        float32 audio, including the context the engine added on each side.
+    sr : int
+        Sample rate in Hz.
+    start : int
+        Absolute index, in the whole signal, of ``samples[0]``: time-varying parameters and noise
+        seeded by position come out the same whether a file is processed whole or in blocks.
+    own : (int, int), optional
+        The absolute span ``[lo, hi)`` this block stands for: statistics count only these samples,
+        so that every sample of the signal is counted once. Defaults to all of ``samples``.
+    total : int, optional
+        Length of the whole signal. Defaults to ``start + len(samples)``.
+    keep : dict
+        What ``measure`` leaves for the ``process`` of the same block (an F0 contour), so that a
+        statistics pass is not repeated by the processing pass. Analyses that grow with the
+        block (spectral envelopes) are kept only when the block is the whole signal.
+    """
+
+    samples: np.ndarray
+    sr: int
+    start: int = 0
+    own: tuple[int, int] | None = None
+    total: int | None = None
+    keep: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        stop = self.start + len(self.samples)
+        if self.own is None:
+            self.own = (self.start, stop)
+        if self.total is None:
+            self.total = stop
+
+    @property
+    def owned(self) -> slice:
+        """Where the block's own span lies in ``samples``."""
+        lo, hi = self.own
+        return slice(lo - self.start, hi - self.start)
+
+    @property
+    def whole(self) -> bool:
+        """Whether the block is the whole signal."""
+        return self.start == 0 and len(self.samples) == self.total
+
+
 class Domain(Protocol):
     """A representation that several steps edit in turn between one analysis and one synthesis.
 
     Consecutive steps of a pipeline in the same domain (the WORLD vocoder features, or a PSOLA
     plan) share it, so a chain of pitch and formant steps costs one analysis, not one per step.
+    ``context`` and ``measures`` mean what they mean for a transform; ``measure`` gathers the
+    statistics the analysis itself needs (the mains-hum decision), and ``analyze`` gets their
+    total. With ``synthesis=False`` the analysis may leave out what only synthesis needs.
     """
 
+    context: ClassVar[float]
+    measures: ClassVar[bool]
+
     @staticmethod
-    def analyze(y: np.ndarray, sr: int) -> Any: ...
+    def measure(block: Block, stats: Any) -> Any: ...
+
+    @staticmethod
+    def analyze(block: Block, stats: Any, *, synthesis: bool = True) -> Any: ...
 
     @staticmethod
     def synthesize(state: Any) -> np.ndarray: ...
@@ -183,37 +260,57 @@ class Transform:
     Subclasses are frozen dataclasses: each field holds a parameter specification, and
     ``LIMITS`` maps every field name to its :class:`Limit`. Construction validates the fields, so
     ``Pitch(semitones=40)`` fails at once with a message naming the step, parameter and range.
+    Fields named in ``FIXED`` (the engine a step runs on) must hold one value, not a range or a
+    choice: how a chain is run may not depend on the draw.
     """
 
     name: ClassVar[str] = ""
     LIMITS: ClassVar[dict[str, Limit]] = {}
+    FIXED: ClassVar[tuple[str, ...]] = ()
+    #: Seconds of input needed beyond each side of a block (see the module docstring).
+    context: ClassVar[float] = 0.0
+    #: Whether the output no longer carries the input voice.
+    changes_voice: ClassVar[bool] = False
+    #: Whether the step needs statistics of its whole input (``measure``) before processing.
+    measures: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             raw = getattr(self, field.name)
-            object.__setattr__(self, field.name, parse_param(self.name, field.name, raw, self.LIMITS[field.name]))
+            param = parse_param(self.name, field.name, raw, self.LIMITS[field.name])
+            if field.name in self.FIXED and not isinstance(param, Fixed):
+                raise PresetError(f"step '{self.name}': parameter '{field.name}' must be one value, "
+                                  f"not a range or a choice; allowed: {self.LIMITS[field.name].describe()}")
+            object.__setattr__(self, field.name, param)
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         """Draw concrete values for every parameter, in field order, from ``rng``."""
         return {f.name: _plain(getattr(self, f.name).draw(rng)) for f in dataclasses.fields(self)}
 
-    def apply(self, y: np.ndarray, sr: int, **drawn: Any) -> np.ndarray:
-        """Apply the transform with drawn values to float32 audio of shape ``(n,)``.
-
-        A domain step runs alone in its domain; plain steps override this.
-        """
-        domain = self.domain(drawn)
-        state = domain.analyze(y, sr)
-        self.modify(state, **drawn)
-        return domain.synthesize(state)
-
-    def domain(self, drawn: Mapping[str, Any]) -> type[Domain] | None:
-        """The domain these drawn values work in, or None for a step that works on samples."""
+    def domain(self) -> type[Domain] | None:
+        """The domain this step works in, or None for a step that works on samples."""
         return None
 
-    def modify(self, state: Any, **drawn: Any) -> None:
-        """Edit the domain state in place (only for steps whose ``domain`` is not None)."""
+    def measure(self, block: Any, stats: Any, **drawn: Any) -> Any:
+        """Add one block (a :class:`Block`, or the domain's analysis of one) to the statistics so far."""
+        raise NotImplementedError(f"step '{self.name}' needs no statistics")
+
+    def process(self, block: Block, stats: Any, **drawn: Any) -> np.ndarray:
+        """The step's output for ``block.samples`` (same length), given the drawn values and statistics."""
+        raise NotImplementedError(f"step '{self.name}' works in a domain, not on samples")
+
+    def modify(self, state: Any, stats: Any, **drawn: Any) -> None:
+        """Edit the domain state in place (only for steps whose ``domain()`` is not None)."""
         raise NotImplementedError(f"step '{self.name}' works on samples, not in a domain")
+
+    def apply(self, y: np.ndarray, sr: int, **drawn: Any) -> np.ndarray:
+        """The step alone on the whole signal ``y`` (float32, shape ``(n,)``) with drawn values.
+
+        It runs through the engine exactly as inside a pipeline: statistics are measured on ``y``.
+        """
+        from deid.engine import apply_steps
+
+        return apply_steps([self], y, sr, [drawn])
 
     def to_toml(self) -> dict[str, Any]:
         """The step as a preset table."""

@@ -8,14 +8,16 @@ from typing import Any
 import numpy as np
 
 from deid.transforms import envelope, world
-from deid.transforms.base import Domain, Limit, Param, Transform, register
-from deid.transforms.psola import PsolaDomain, PsolaPlan, psola
+from deid.transforms.base import Block, Domain, Limit, Param, Transform, register
+from deid.transforms.psola import PsolaDomain, PsolaPlan
 
 METHODS = ("psola", "stft", "world")
 
 
 def shift_formants(y: np.ndarray, *, sr: int, ratio: float, method: str = "psola") -> np.ndarray:
     """Scale the spectral envelope along frequency by ``ratio``, keeping F0 and duration.
+
+    The :class:`Formant` step alone on ``y``.
 
     Parameters
     ----------
@@ -30,13 +32,7 @@ def shift_formants(y: np.ndarray, *, sr: int, ratio: float, method: str = "psola
         shares its pass with a PSOLA pitch step); ``stft`` re-weights the short-time spectrum by
         the warped cepstral envelope; ``world`` warps WORLD's CheapTrick envelope.
     """
-    if method == "psola":
-        return psola(y, sr=sr, ratio=ratio)
-    if method == "world":
-        features = world.analyze(y, sr=sr)
-        features.sp = envelope.warp_spectra(features.sp, features.freqs, envelope.linear(ratio))
-        return world.synthesize(features)
-    return envelope.warp_envelope(y, sr=sr, mapping=envelope.linear(ratio))
+    return Formant(ratio=ratio, method=method).apply(y, sr, ratio=ratio, method=method)
 
 
 @register("formant")
@@ -48,14 +44,18 @@ class Formant(Transform):
     method: Param = "psola"
 
     LIMITS = {"ratio": Limit(0.5, 2.0), "method": Limit(values=METHODS)}
+    FIXED = ("method",)
+    changes_voice = True
+    #: With ``stft``: frames of 32 ms, padded by one frame on each side.
+    context = 0.1
 
-    def domain(self, drawn: dict[str, Any]) -> type[Domain] | None:
-        return {"psola": PsolaDomain, "world": world.WorldDomain}.get(drawn["method"])
+    def domain(self) -> type[Domain] | None:
+        return {"psola": PsolaDomain, "world": world.WorldDomain}.get(self.method.value)
 
-    def apply(self, y: np.ndarray, sr: int, *, ratio: float, method: str) -> np.ndarray:
-        return shift_formants(y, sr=sr, ratio=ratio, method=method)
+    def process(self, block: Block, stats: Any, *, ratio: float, method: str) -> np.ndarray:
+        return envelope.warp_envelope(block.samples, sr=block.sr, mapping=envelope.linear(ratio))
 
-    def modify(self, state: world.WorldFeatures | PsolaPlan, *, ratio: float, method: str) -> None:
+    def modify(self, state: world.WorldFeatures | PsolaPlan, stats: Any, *, ratio: float, method: str) -> None:
         if isinstance(state, PsolaPlan):
             state.ratio *= ratio
         else:

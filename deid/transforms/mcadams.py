@@ -19,10 +19,11 @@ Level. Each resynthesised frame is scaled to the energy of its input frame (see 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from deid.transforms.base import Limit, Param, Transform, register
+from deid.transforms.base import Block, Limit, Param, Transform, register
 
 ORDER = 20
 FRAME_SECONDS = 0.020
@@ -119,6 +120,9 @@ class McAdams(Transform):
     alpha: Param = (0.5, 0.9)
 
     LIMITS = {"alpha": Limit(0.4, 1.6)}
+    changes_voice = True
+    #: 20-ms frames, padded by one frame on each side.
+    context = 0.1
 
-    def apply(self, y: np.ndarray, sr: int, *, alpha: float) -> np.ndarray:
-        return mcadams(y, sr=sr, alpha=alpha)
+    def process(self, block: Block, stats: Any, *, alpha: float) -> np.ndarray:
+        return mcadams(block.samples, sr=block.sr, alpha=alpha)

@@ -9,13 +9,15 @@ import numpy as np
 
 from deid.transforms import world
 from deid.transforms.base import Domain, Limit, Param, Transform, register
-from deid.transforms.psola import PsolaDomain, PsolaPlan, psola
+from deid.transforms.psola import PsolaDomain, PsolaPlan
 
 METHODS = ("psola", "world")
 
 
 def shift_pitch(y: np.ndarray, *, sr: int, semitones: float, method: str = "psola") -> np.ndarray:
     """Change the F0 of ``y`` by ``semitones``, keeping its spectral envelope and duration.
+
+    The :class:`Pitch` step alone on ``y``.
 
     Parameters
     ----------
@@ -29,12 +31,7 @@ def shift_pitch(y: np.ndarray, *, sr: int, semitones: float, method: str = "psol
         ``psola`` overlap-adds pitch-synchronous grains (fast, natural on clean speech);
         ``world`` resynthesises with the WORLD vocoder (robust on noisy input, slower).
     """
-    factor = 2.0 ** (semitones / 12.0)
-    if method == "world":
-        features = world.analyze(y, sr=sr)
-        features.f0 = features.f0 * factor
-        return world.synthesize(features)
-    return psola(y, sr=sr, factor=factor)
+    return Pitch(semitones=semitones, method=method).apply(y, sr, semitones=semitones, method=method)
 
 
 @register("pitch")
@@ -46,11 +43,13 @@ class Pitch(Transform):
     method: Param = "psola"
 
     LIMITS = {"semitones": Limit(-12.0, 12.0, signed=True), "method": Limit(values=METHODS)}
+    FIXED = ("method",)
+    changes_voice = True
 
-    def domain(self, drawn: dict[str, Any]) -> type[Domain]:
-        return world.WorldDomain if drawn["method"] == "world" else PsolaDomain
+    def domain(self) -> type[Domain]:
+        return world.WorldDomain if self.method.value == "world" else PsolaDomain
 
-    def modify(self, state: world.WorldFeatures | PsolaPlan, *, semitones: float, method: str) -> None:
+    def modify(self, state: world.WorldFeatures | PsolaPlan, stats: Any, *, semitones: float, method: str) -> None:
         factor = 2.0 ** (semitones / 12.0)
         if isinstance(state, PsolaPlan):
             state.factor *= factor

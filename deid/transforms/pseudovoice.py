@@ -56,9 +56,9 @@ class VoiceStats:
     deviation can be read: the tracker's odd octave error would dominate a mean and standard
     deviation. The envelope is kept as the sum of log envelopes over voiced (and over all) frames.
 
-    Whole-file processing measures them on the file's own analysis. `deid.blocks` measures them
-    over the whole file in a first pass (`measure_voice` on each block, summed) and hands the
-    total to every block, so that every block is normalised by the same statistics.
+    `PseudoVoice.measure` gathers them block by block over the step's whole input (each block
+    counts its own span only), and the engine hands the total to every block, so that a long file
+    in blocks is normalised by the statistics of the whole file, as it is when processed whole.
     """
 
     f0_hist: np.ndarray | float = 0.0
@@ -122,26 +122,6 @@ class VoiceStats:
         if self.voiced:
             return np.asarray(self.log_sp_voiced) / self.voiced
         return np.asarray(self.log_sp_all) / max(self.frames, 1)
-
-
-def measure_voice(y: np.ndarray, *, sr: int, method: str = "world") -> VoiceStats:
-    """`VoiceStats` of one channel, measured as the transform's own engine measures its input.
-
-    WORLD: the F0 and envelope of its analysis; without the aperiodicity and the synthesis this
-    costs about a third of the transform. The same frame period matters: DIO at 20-ms frames put
-    one speaker's median 0.8 semitone higher. PSOLA: the F0 contour the PSOLA pass uses, and the
-    long-term power spectrum.
-    """
-    if method == "psola":
-        return VoiceStats.of_samples(y, sr, world.estimate_f0(y, sr=sr, frame_period=10.0))
-    pyworld = world._pyworld()
-    x = np.ascontiguousarray(y, dtype=np.float64)
-    period = world.FRAME_PERIOD_MS
-    f0, t = pyworld.dio(x, sr, f0_floor=world.F0_FLOOR, f0_ceil=world.F0_CEIL, frame_period=period)
-    f0 = pyworld.stonemask(x, f0, t, sr)
-    fft_size = pyworld.get_cheaptrick_fft_size(sr, world.F0_FLOOR)
-    sp = pyworld.cheaptrick(x, f0, t, sr, f0_floor=world.F0_FLOOR, fft_size=fft_size)
-    return VoiceStats.of(f0, sp)
 
 
 def normalise_voice(
@@ -366,12 +346,27 @@ class PseudoVoice(Transform):
             object.__setattr__(self, "voice", {"choice": list(self.voice)})
         super().__post_init__()
 
-    def domain(self, drawn: dict[str, Any]) -> type[Domain] | None:
-        return PsolaDomain if drawn["method"] == "psola" else world.WorldDomain
+    FIXED = ("method",)
+    changes_voice = True
+    measures = True
 
-    def modify(self, state: world.WorldFeatures | PsolaPlan, *, voice: int, f0_spread: float, strength: float,
-               tilt: float, scale_norm: float, method: str, stats: VoiceStats | None = None) -> None:
-        """Edit `state` in place; `stats` (not drawn: measured) as in `normalise_voice`."""
+    def domain(self) -> type[Domain]:
+        return PsolaDomain if self.method.value == "psola" else world.WorldDomain
+
+    def measure(self, state: world.WorldFeatures | PsolaPlan, stats: VoiceStats | None, **drawn: Any) -> VoiceStats:
+        """Add the `VoiceStats` of one block's own span, as the step's engine analyses it."""
+        if isinstance(state, PsolaPlan):
+            f0 = state.contour()
+            block = state.block
+            frames = world.own_frames(block, 10.0, len(f0))
+            part = VoiceStats.of_samples(state.y[block.owned], state.sr, f0[frames])
+        else:
+            part = VoiceStats.of(state.f0[state.own], state.sp[state.own])
+        return part if stats is None else stats + part
+
+    def modify(self, state: world.WorldFeatures | PsolaPlan, stats: VoiceStats, *, voice: int, f0_spread: float,
+               strength: float, tilt: float, scale_norm: float, method: str) -> None:
+        """Edit `state` in place with the measured `stats` of the whole input, as in `normalise_voice`."""
         f0_mean, ratio = BANK[voice]
         normalise = normalise_plan if isinstance(state, PsolaPlan) else normalise_voice
         normalise(state, f0_mean=f0_mean, f0_spread=f0_spread, strength=strength, tilt=tilt, ratio=ratio,

@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 from deid.transforms import world
+from deid.transforms.base import Block
 
 #: Grain spacing in unvoiced stretches, in seconds: copied as they are, at their own positions.
 UNVOICED_HOP = 0.005
@@ -154,7 +155,7 @@ def psola(
 
         # Played at sr, the resampled signal has every frequency (F0 and formants) times ratio.
         # soxr's medium quality (16-bit precision, ~96 dB) costs half of its default at 48 kHz.
-        x = soxr.resample(x, sr, sr / ratio, quality="MQ").astype(np.float32)
+        x = np.asarray(soxr.resample(x, sr, sr / ratio, quality="MQ"), dtype=np.float32)
     # The frames of f0 span y, which x compresses by ratio; F0 in x is ratio times that of y.
     frames_per_sample = ratio * 1000.0 / frame_period / sr
     f0 = np.ascontiguousarray(f0, dtype=np.float64)
@@ -182,7 +183,8 @@ class PsolaPlan:
 
     ``factor`` is one F0 ratio or one per 10-ms frame of :meth:`contour`; ``eq`` is a fixed
     spectral correction applied before the pass: frequencies in Hz and the log-amplitude gain
-    at each (see :func:`equalise`).
+    at each (see :func:`equalise`). ``hum`` is the mains hum decided for the whole signal (see
+    :func:`deid.transforms.world.estimate_f0`), ``block`` the block the plan is for.
     """
 
     y: np.ndarray
@@ -191,20 +193,39 @@ class PsolaPlan:
     ratio: float = 1.0
     eq: tuple[np.ndarray, np.ndarray] | None = None
     f0: np.ndarray | None = field(default=None, repr=False)
+    hum: float | None | str = world.AUTO
+    block: Block | None = field(default=None, repr=False)
 
     def contour(self) -> np.ndarray:
-        """F0 of ``y`` every 10 ms (0 = unvoiced), estimated once and shared by every step."""
+        """F0 of ``y`` every 10 ms (0 = unvoiced), estimated once and shared by every step and pass."""
         if self.f0 is None:
-            self.f0 = world.estimate_f0(self.y, sr=self.sr, frame_period=10.0)
+            keep = self.block.keep if self.block is not None else {}
+            self.f0 = world.estimate_f0(self.y, sr=self.sr, frame_period=10.0, hum=self.hum, copy=keep.get("copy"))
+            keep["f0"] = self.f0
         return self.f0
 
 
 class PsolaDomain:
-    """Pitch and formant steps with the PSOLA engine: one F0 estimate, one pass for the chain."""
+    """Pitch and formant steps with the PSOLA engine: one F0 estimate, one pass for the chain.
+
+    Its statistics are the mains-hum spectrum of the 8 kHz copy that F0 is tracked on; the F0
+    contour of a block is kept between a statistics pass and the processing pass.
+    """
+
+    context = 1.0
+    measures = True
 
     @staticmethod
-    def analyze(y: np.ndarray, sr: int) -> PsolaPlan:
-        return PsolaPlan(y=y, sr=sr)
+    def measure(block: Block, stats: world.HumStats | None) -> world.HumStats:
+        copy = world.f0_copy(block.samples[block.owned], block.sr)
+        if block.whole:
+            block.keep["copy"] = copy
+        start = int(round(block.own[0] * world.F0_RATE / block.sr))
+        return (stats or world.HumStats()).add(copy, world.F0_RATE, start)
+
+    @staticmethod
+    def analyze(block: Block, stats: world.HumStats, *, synthesis: bool = True) -> PsolaPlan:
+        return PsolaPlan(y=block.samples, sr=block.sr, f0=block.keep.get("f0"), hum=stats.frequency, block=block)
 
     @staticmethod
     def synthesize(plan: PsolaPlan) -> np.ndarray:
@@ -233,6 +254,10 @@ def equalise(y: np.ndarray, *, sr: int, freqs: np.ndarray, log_gain: np.ndarray)
     size = fft.next_fast_len(n + 2 * pad, real=True)
     x = np.zeros(size, dtype=np.float32)
     x[pad:pad + n] = y
-    spectrum = fft.rfft(x)
-    gain = np.exp(np.interp(np.fft.rfftfreq(size, 1.0 / sr), freqs, log_gain)).astype(np.float32)
-    return fft.irfft(spectrum * gain, n=size)[pad:pad + n].astype(np.float32)
+    spectrum = fft.rfft(x, overwrite_x=True)
+    del x
+    # In place, and the gain in float32: long blocks at 48 kHz make each copy several megabytes.
+    gain = np.interp(np.fft.rfftfreq(size, 1.0 / sr), freqs, log_gain)
+    spectrum *= np.exp(gain, out=gain).astype(np.float32)
+    del gain
+    return np.array(fft.irfft(spectrum, n=size, overwrite_x=True)[pad:pad + n], dtype=np.float32)

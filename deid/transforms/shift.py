@@ -8,10 +8,11 @@ spectral analysis is needed, which makes it the cheapest transform that clearly 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from deid.transforms.base import Limit, Param, Transform, register
+from deid.transforms.base import Block, Limit, Param, Transform, register
 from deid.transforms.wsola import wsola
 
 
@@ -46,6 +47,9 @@ class Shift(Transform):
     semitones: Param = (-4.0, 4.0)
 
     LIMITS = {"semitones": Limit(-12.0, 12.0, signed=True)}
+    changes_voice = True
+    #: The resampler's filter and WSOLA's 20-ms frames and 10-ms search, with room to spare.
+    context = 0.25
 
-    def apply(self, y: np.ndarray, sr: int, *, semitones: float) -> np.ndarray:
-        return shift_voice(y, sr=sr, semitones=semitones)
+    def process(self, block: Block, stats: Any, *, semitones: float) -> np.ndarray:
+        return shift_voice(block.samples, sr=block.sr, semitones=semitones)

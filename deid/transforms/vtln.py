@@ -8,13 +8,15 @@ from typing import Any
 import numpy as np
 
 from deid.transforms import envelope, world
-from deid.transforms.base import Domain, Limit, Param, Range, Transform, register
+from deid.transforms.base import Block, Domain, Limit, Param, Range, Transform, register
 
 METHODS = ("stft", "world")
 
 
 def warp_vtln(y: np.ndarray, *, sr: int, alpha: float, method: str = "stft") -> np.ndarray:
     """Warp the spectral envelope of ``y`` with the bilinear warp factor ``alpha``.
+
+    The :class:`Vtln` step alone on ``y``.
 
     Parameters
     ----------
@@ -29,12 +31,7 @@ def warp_vtln(y: np.ndarray, *, sr: int, alpha: float, method: str = "stft") -> 
     method : {"stft", "world"}
         Engine, as for :func:`deid.transforms.formant.shift_formants`.
     """
-    mapping = envelope.bilinear(alpha)
-    if method == "world":
-        features = world.analyze(y, sr=sr)
-        features.sp = envelope.warp_spectra(features.sp, features.freqs, mapping)
-        return world.synthesize(features)
-    return envelope.warp_envelope(y, sr=sr, mapping=mapping)
+    return Vtln(alpha=alpha, method=method).apply(y, sr, alpha=alpha, method=method)
 
 
 @register("vtln")
@@ -46,12 +43,16 @@ class Vtln(Transform):
     method: Param = "stft"
 
     LIMITS = {"alpha": Limit(-0.4, 0.4, signed=True), "method": Limit(values=METHODS)}
+    FIXED = ("method",)
+    changes_voice = True
+    #: With ``stft``: frames of 32 ms, padded by one frame on each side.
+    context = 0.1
 
-    def domain(self, drawn: dict[str, Any]) -> type[Domain] | None:
-        return world.WorldDomain if drawn["method"] == "world" else None
+    def domain(self) -> type[Domain] | None:
+        return world.WorldDomain if self.method.value == "world" else None
 
-    def apply(self, y: np.ndarray, sr: int, *, alpha: float, method: str) -> np.ndarray:
-        return warp_vtln(y, sr=sr, alpha=alpha, method=method)
+    def process(self, block: Block, stats: Any, *, alpha: float, method: str) -> np.ndarray:
+        return envelope.warp_envelope(block.samples, sr=block.sr, mapping=envelope.bilinear(alpha))
 
-    def modify(self, state: world.WorldFeatures, *, alpha: float, method: str) -> None:
+    def modify(self, state: world.WorldFeatures, stats: Any, *, alpha: float, method: str) -> None:
         state.sp = envelope.warp_spectra(state.sp, state.freqs, envelope.bilinear(alpha))

@@ -1,0 +1,1 @@
+"""The detectors of spoken personal information, one module per kind; `deid.redact.find` runs them."""
