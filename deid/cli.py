@@ -182,6 +182,9 @@ class Rename(str, Enum):
 
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Worker processes for a folder (default: the number of cores).")]
 GlobOpt = Annotated[Optional[str], typer.Option("--glob", help="Only files of a folder whose relative path matches this pattern.")]
+FollowOpt = Annotated[
+    bool, typer.Option("--follow-links", help="Follow symbolic links that lead outside the input folder (a folder of links into an archive).")
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo outputs of a folder that are already complete and current.")]
 ExecutorOpt = Annotated[Executor, typer.Option("--executor", help="Run a folder's files on local processes or a Dask cluster.")]
 SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT) for --executor dask.")]
@@ -213,6 +216,13 @@ def _file(location: str) -> str | None:
     return None if location == "-" else location
 
 
+def _local_output(output: str) -> str:
+    """A single file's output: a path, or a ``file://`` URL made a path (stores are for folder runs)."""
+    from deid.batch import is_url, local_path
+
+    return str(local_path(output, what="the output of a single file")) if is_url(output) else output
+
+
 def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bool = False, **options: object) -> int:
     """Run a folder through :func:`deid.batch.run_batch`, show progress and the summary; returns the exit code.
 
@@ -237,10 +247,11 @@ def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bo
 
 @app.command()
 def anonymize(
-    input: Annotated[str, typer.Argument(help="Audio file, folder (or file:// URL) to anonymize recursively, or - for "
-                                              "standard input.", show_default=False)],
-    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder, - for standard "
-                                               "output).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Audio file, or folder to anonymize recursively (a path, or a URL: "
+                                              "s3://, gs://, az://, file://), or - for standard input.",
+                                         show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder or a bucket URL for a folder, - "
+                                               "for standard output).", show_default=False)],
     preset: PresetOpt = "standard",
     key_file: KeyFileOpt = None,
     seed: SeedOpt = None,
@@ -250,6 +261,7 @@ def anonymize(
     bitrate: BitrateOpt = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
+    follow_links: FollowOpt = False,
     force: ForceOpt = False,
     executor: ExecutorOpt = Executor.local,
     scheduler: SchedulerOpt = None,
@@ -282,15 +294,16 @@ def anonymize(
             code = _run_folder(
                 input, output, mode="anonymize", note=key_note, pipeline=load_preset(preset), key=key, link=link.value,
                 speaker_for=lambda src: speaker_of(src, mapping), format=format, bitrate=rate, pattern=glob,
-                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
-                rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds,
-                protected=protected,
+                follow_links=follow_links, workers=workers, executor=executor.value, scheduler=scheduler, force=force,
+                rename=rename.value, rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit,
+                block_seconds=block_seconds, protected=protected,
             )
             raise typer.Exit(code)
         from deid.api import anonymize_file
         from deid.audio.formats import describe
 
         to_stdout = _stdout_output(input, output)
+        output = _local_output(output)
         check_writes({"the output": _file(output)},
                      reads={"the input": _file(input), "the key file": key.path, **protected})
         speaker = speaker_of(input, mapping) if link is Link.speaker else None
@@ -307,8 +320,8 @@ def anonymize(
 
 @app.command()
 def strip(
-    input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to strip recursively.", show_default=False)],
-    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Audio file, or folder to strip recursively (a path, or a URL: s3://, gs://, az://, file://).", show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder or a bucket URL for a folder).", show_default=False)],
     key_file: Annotated[
         Optional[Path],
         typer.Option("--key-file", help="Secret key for --rename hashed (else $DEID_KEY)."),
@@ -318,6 +331,7 @@ def strip(
     ] = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
+    follow_links: FollowOpt = False,
     force: ForceOpt = False,
     executor: ExecutorOpt = Executor.local,
     scheduler: SchedulerOpt = None,
@@ -338,13 +352,14 @@ def strip(
 
             raise typer.Exit(_run_folder(
                 input, output, mode="strip", key=resolve_key(key_file=key_file, seed=seed), pattern=glob,
-                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
-                rename_map=rename_map, neutral_mtime=neutral_mtime,
+                follow_links=follow_links, workers=workers, executor=executor.value, scheduler=scheduler, force=force,
+                rename=rename.value, rename_map=rename_map, neutral_mtime=neutral_mtime,
             ))
         from deid.metadata import strip_file
 
         if "-" in (input, output):
             raise DeidError("strip rewrites a file's container and needs file names; pipes are for deid anonymize")
+        output = _local_output(output)
         check_writes({"the output": output}, reads={"the input": input, "the key file": key_file})
         report = strip_file(input, output)
         dropped = ", ".join(report.dropped) or "nothing"

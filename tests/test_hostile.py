@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 import hostile_inputs as hostile
+from conftest import need_corpus
 from deid.batch import NEUTRAL_MTIME
 from deid.batch.manifest import writer_lock
 from deid.cli import app
@@ -32,8 +33,6 @@ from deid.paths import check_writes
 from hostile_inputs import write
 
 KEY = "0123456789abcdef-test-key"
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("DEID_CORPUS", REPO.parent / "shared" / "corpus"))
 
 
 def run(*args: object, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -210,9 +209,7 @@ def _alive(pids: set[int]) -> set[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_no_deid_process_outlives_the_run(tmp_path: Path, how: signal.Signals) -> None:
-    clips = sorted(CORPUS.glob("*/*.flac"))[:16]
-    if len(clips) < 16:
-        pytest.skip(f"speech corpus not found at {CORPUS}")
+    clips = sorted(need_corpus().glob("*/*.flac"))[:16]
     root = tmp_path / "in"
     root.mkdir()
     for clip in clips:
