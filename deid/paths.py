@@ -30,6 +30,26 @@ _TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$"
 PathLike = str | os.PathLike[str]
 
 
+def as_path(value: object, label: str) -> Path:
+    """`value` as a Path, or a DeidError naming `label` when it is no path at all.
+
+    Neither None, a number (``open(3)`` would open file descriptor 3) nor an empty string (which
+    ``Path`` turns into the current folder) is a path.
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise DeidError(f"{label} must be a path (str or os.PathLike), not {type(value).__name__}")
+    if os.fspath(value) == "":
+        raise DeidError(f"{label} is an empty path")
+    return Path(value)
+
+
+def read_failure(exc: OSError) -> str:
+    """Why a file could not be read, in the words every command uses."""
+    if exc.errno == errno.ELOOP:
+        return "is a loop of symbolic links"
+    return f"cannot read: {exc.strerror or exc}"
+
+
 def temp_beside(target: PathLike) -> tuple[int, Path]:
     """A new temporary file beside `target` (same folder, so a rename can replace the target).
 

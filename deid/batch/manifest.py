@@ -70,10 +70,8 @@ class Record:
         return mine == theirs
 
 
-def keyed_id(key: Key | None, label: str, value: str) -> str:
-    """HMAC(key, label + value), shortened; a plain SHA-256 when there is no key (``strip``)."""
-    if key is None:
-        return hashlib.sha256(f"{label}:{value}".encode()).hexdigest()[:32]
+def keyed_id(key: Key, label: str, value: str) -> str:
+    """HMAC(key, label + value), shortened: what a record holds of an input, a scope, a preset or the key."""
     return key.digest(f"deid-manifest-{label}:{value}").hex()[:32]
 
 
@@ -157,8 +155,11 @@ def writer_lock(out_root: Path) -> Iterator[None]:
     any way (a kill -9 included): a stale lock never blocks a rerun.
     """
     folder = out_root / STATE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK, "a+", encoding="ascii")  # noqa: SIM115 - held for the whole run
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK, "a+", encoding="ascii")  # noqa: SIM115 - held for the whole run
+    except OSError as exc:
+        raise DeidError(f"cannot write into the output folder: {exc.strerror or exc}", out_root) from None
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -27,7 +27,7 @@ from deid.defaults import BLOCK_SECONDS
 from deid.errors import DeidError
 from deid.keys import Key
 from deid.paths import Identity, check_writes, identity, read_only
-from deid.pipeline import Pipeline
+from deid.pipeline import Pipeline, check_options
 
 MODES = ("anonymize", "strip")
 EXECUTORS = ("local", "dask")
@@ -219,8 +219,12 @@ def run_batch(
     check_writes(writes, reads=reads, folders={"the input folder": in_path})
     if link == "speaker" and mode == "anonymize" and speaker_for is None:
         raise DeidError("--link speaker needs a speaker for each file (a speaker map or parent folders)")
+    check_options(link=link, block_seconds=block_seconds)
 
-    out_path.mkdir(parents=True, exist_ok=True)
+    try:
+        out_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DeidError(f"cannot make the output folder: {exc.strerror or exc}", out_path) from None
     with writer_lock(out_path):
         return _run_locked(
             in_path, out_path, mode=mode, pipeline=pipeline, key=key, link=link, speaker_for=speaker_for,

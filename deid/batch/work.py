@@ -36,8 +36,9 @@ class Config:
         The preset (``anonymize`` only).
     preset_id : str
         SHA-256 of the preset's TOML form: what "the same preset" means for resume.
-    key : Key, optional
-        The secret key; None for ``strip`` without ``--rename hashed``.
+    key : Key
+        The key of the run (``anonymize``), or the key the records are made with (``strip``: the
+        run's, or the output folder's own records key when the run has no lasting one).
     link : str
         ``file``, ``speaker`` or ``channel``.
     format : str, optional
@@ -116,14 +117,13 @@ def _process(task: Task, config: Config) -> Outcome:
         scope = speaker_scope(task.speaker, src)
     else:
         scope = f"file:{input_sha}"
-    manifest_key = config.key if config.mode == "anonymize" else None
     wanted = Record(
         output=task.output,
         mode=config.mode,
-        input_id=keyed_id(manifest_key, "input", input_sha),
+        input_id=keyed_id(config.key, "input", input_sha),
         preset_id=config.preset_id,
-        key_id=keyed_id(manifest_key, "key", "fingerprint") if manifest_key else "",
-        scope_id=keyed_id(manifest_key, "scope", scope) if config.mode == "anonymize" else "",
+        key_id=keyed_id(config.key, "key", "fingerprint"),
+        scope_id=keyed_id(config.key, "scope", scope) if config.mode == "anonymize" else "",
         link=config.link if config.mode == "anonymize" else "",
         format=config.format or "",
         size=0,
@@ -136,11 +136,10 @@ def _process(task: Task, config: Config) -> Outcome:
     dst.parent.mkdir(parents=True, exist_ok=True)
     audit: dict[str, Any] | None = None
     if config.mode == "strip":
-        from deid.audio import read_info
         from deid.metadata import strip_file
 
-        seconds = read_info(src).seconds
         report = strip_file(src, dst)
+        seconds = report.seconds
         size, sha = sha256_file(dst)
         if config.audit:
             audit = {"dropped": list(report.dropped)}
