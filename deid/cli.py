@@ -178,6 +178,15 @@ BlockOpt = Annotated[
 ]
 
 
+def _remove_leftovers_of(output: str) -> None:
+    """A rerun of a single-file command removes what a killed run left beside its output (a folder
+    run removes what it finds anywhere under its output folder)."""
+    from deid.paths import remove_leftovers
+
+    target = Path(output)
+    remove_leftovers(target.parent, name=target.name)
+
+
 def _is_folder(location: str) -> bool:
     from deid.batch import is_url
 
@@ -252,6 +261,7 @@ def anonymize(
         from deid.api import anonymize_file
 
         check_writes({"the output": output}, reads={"the input": input, "the key file": key.path, **protected})
+        _remove_leftovers_of(output)
         speaker = speaker_of(input, mapping) if link is Link.speaker else None
         result = anonymize_file(
             input, output, preset, key=key, link=link.value, speaker=speaker, format=format, block_seconds=block_seconds
@@ -301,6 +311,7 @@ def strip(
         from deid.metadata import strip_file
 
         check_writes({"the output": output}, reads={"the input": input, "the key file": key_file})
+        _remove_leftovers_of(output)
         report = strip_file(input, output)
         dropped = ", ".join(report.dropped) or "nothing"
         typer.echo(f"{report.src} -> {report.dst} ({report.container}; dropped: {dropped})")

@@ -94,11 +94,8 @@ class FileSink:
         finally:
             self._encoded.close()
         try:
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            tmp.publish()
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             raise AudioError(f"cannot write: {exc.strerror or exc}", self.path) from None
         _fsync_dir(self.path.parent)
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from deid.batch.scan import STATE_DIR
 from deid.errors import DeidError
 from deid.keys import Key
-from deid.paths import is_temp_name, temp_beside
+from deid.paths import TempFile
 
 RECORDS = "records"
 VERSION = 1
@@ -107,18 +107,13 @@ def write_text_atomic(path: Path, text: str, *, errors: str = "strict", mtime: i
     `mtime` (seconds since the epoch) dates the file before it appears under its name.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_beside(path)
+    tmp = TempFile(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if mtime is not None:
-            os.utime(tmp, (mtime, mtime))
-        os.replace(tmp, path)
+        tmp.handle.write(text.encode("utf-8", errors))
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        tmp.discard()
         raise
+    tmp.publish(mtime=mtime)
 
 
 def write_record(out_root: Path, record: Record) -> None:
@@ -198,21 +193,3 @@ def is_current(out_root: Path, wanted: Record) -> bool:
         return False
 
 
-def remove_leftovers(out_root: Path) -> int:
-    """Delete the temporary files of writes that a crash or kill interrupted; returns how many.
-
-    Only names deid gives its own temporary files (``.NAME.XXXXXXXX.deid-tmp``) are touched,
-    and only by the run that holds :func:`writer_lock`, so no other run's write is in flight.
-    """
-    removed = 0
-    if not out_root.is_dir():
-        return 0
-    for folder, _dirs, names in os.walk(out_root):
-        for name in names:
-            if is_temp_name(name):
-                try:
-                    os.unlink(os.path.join(folder, name))
-                    removed += 1
-                except OSError:
-                    pass
-    return removed

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
-from deid.batch.manifest import keyed_id, records_key, remove_leftovers, write_text_atomic, writer_lock
+from deid.batch.manifest import keyed_id, records_key, write_text_atomic, writer_lock
 from deid.batch.scan import Skipped, check_folders, scan
 from deid.batch.work import CURRENT, FAILED, OK, Config, Outcome, Task
 from deid.defaults import BLOCK_SECONDS
 from deid.errors import DeidError
 from deid.keys import Key
-from deid.paths import Identity, check_writes, identity, read_only
+from deid.paths import Identity, check_writes, identity, read_only, remove_leftovers
 from deid.pipeline import Pipeline, check_options
 
 MODES = ("anonymize", "strip")
@@ -261,7 +261,8 @@ def _run_locked(
     """The batch, once this run holds the output folder's lock."""
     started = time.perf_counter()
     found = scan(in_path, pattern=pattern)
-    summary = Summary(skipped=found.skipped, leftovers_removed=remove_leftovers(out_path), root=str(in_path))
+    summary = Summary(skipped=found.skipped, leftovers_removed=remove_leftovers(out_path, recursive=True),
+                      root=str(in_path))
     tasks, early = _plan(found.files, in_path, out_path, mode=mode, format=format,
                          rename_key=key if rename == "hashed" else None,
                          speaker_for=speaker_for if link == "speaker" and mode == "anonymize" else None,

@@ -36,7 +36,7 @@ from deid.errors import AudioError, DeidError, MetadataError
 from deid.metadata._common import Field, Piece, Rebuilt, Span, release
 from deid.metadata.layout import NAMES, Region, module, region_fields, regions
 from deid.metadata.layout import sniff as _sniff_at
-from deid.paths import as_path, check_writes, read_failure, temp_beside
+from deid.paths import TempFile, as_path, check_writes, read_failure
 
 if TYPE_CHECKING:
     import numpy as np
@@ -252,27 +252,28 @@ def verify_clean(path: str | Path) -> None:
         raise MetadataError(f"metadata remains after cleaning: {named}{more}", path)
 
 
-def _write(rebuilt: Rebuilt, buf: bytes, target: Path, digest: Any = None) -> Path:
-    """Write the pieces to a temporary file beside `target` and return its path (and feed `digest`)."""
-    fd, tmp = temp_beside(target)
+def _write(rebuilt: Rebuilt, buf: bytes, target: Path, digest: Any = None) -> TempFile:
+    """Write the pieces to a temporary file beside `target` and return it (and feed `digest`)."""
+    tmp = TempFile(target)
     update = digest.update if digest is not None else (lambda data: None)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            for piece in rebuilt.pieces:
-                if isinstance(piece, Span):
-                    for pos in range(piece.start, piece.stop, _COPY_BLOCK):
-                        chunk = buf[pos:min(pos + _COPY_BLOCK, piece.stop)]
-                        handle.write(chunk)
-                        update(chunk)
-                        release(buf, pos, _COPY_BLOCK)
-                else:
-                    handle.write(piece)
-                    update(piece)
+        handle = tmp.handle
+        for piece in rebuilt.pieces:
+            if isinstance(piece, Span):
+                for pos in range(piece.start, piece.stop, _COPY_BLOCK):
+                    chunk = buf[pos:min(pos + _COPY_BLOCK, piece.stop)]
+                    handle.write(chunk)
+                    update(chunk)
+                    release(buf, pos, _COPY_BLOCK)
+            else:
+                handle.write(piece)
+                update(piece)
+        handle.flush()
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp.path, 0o666 & ~umask)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        tmp.discard()
         raise
     return tmp
 
@@ -309,17 +310,25 @@ def _clean_into(buf: bytes, found: list[Region], src: Path, dst: Path) -> Rebuil
         tmp = _write(rebuilt, buf, dst)
     except OSError as exc:
         raise AudioError(f"cannot write: {exc.strerror or exc}", dst) from None
-    try:
-        verify_clean(tmp)
-    except DeidError as exc:
-        tmp.unlink(missing_ok=True)
-        raise MetadataError(exc.reason, dst) from None
-    try:
-        os.replace(tmp, dst)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise AudioError(f"cannot write: {exc.strerror or exc}", dst) from None
+    _publish(_verified(tmp), dst)
     return rebuilt
+
+
+def _verified(tmp: TempFile) -> TempFile:
+    """`tmp` once `verify_clean` has walked it; removed, and a MetadataError, if it is not clean."""
+    try:
+        verify_clean(tmp.path)
+    except DeidError as exc:
+        tmp.discard()
+        raise MetadataError(exc.reason, tmp.target) from None
+    return tmp
+
+
+def _publish(tmp: TempFile, dst: Path) -> None:
+    try:
+        tmp.publish()
+    except OSError as exc:
+        raise AudioError(f"cannot write: {exc.strerror or exc}", dst) from None
 
 
 def strip_file(src: str | Path, dst: str | Path) -> StripReport:
@@ -360,7 +369,7 @@ def strip_file(src: str | Path, dst: str | Path) -> StripReport:
                        tuple(rebuilt.dropped), rebuilt.audio_bytes, source.info.seconds)
 
 
-def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, str]:
+def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[TempFile, int, str]:
     """Clean bytes just encoded from samples into a verified temporary file beside `target`.
 
     libsndfile leaves traces of its own: a ``PEAK`` chunk with the time of writing in float
@@ -383,8 +392,8 @@ def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, 
 
     Returns
     -------
-    tmp : Path
-        The cleaned, verified file, for the caller to rename onto `target`.
+    tmp : deid.paths.TempFile
+        The cleaned, verified file, for the caller to publish onto `target` (or discard).
     size : int
     sha256 : str
         Of the bytes written, hashed as they were written.
@@ -422,15 +431,10 @@ def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, 
     digest = hashlib.sha256()
     try:
         tmp = _write(rebuilt, buf, target, digest)
-        size = tmp.stat().st_size
+        size = tmp.path.stat().st_size
     except OSError as exc:
         raise AudioError(f"cannot write: {exc.strerror or exc}", target) from None
-    try:
-        verify_clean(tmp)
-    except DeidError as exc:
-        tmp.unlink(missing_ok=True)
-        raise MetadataError(exc.reason, target) from None
-    return tmp, size, digest.hexdigest()
+    return _verified(tmp), size, digest.hexdigest()
 
 
 def finalize_written(path: str | Path, fmt: str) -> None:
@@ -444,11 +448,7 @@ def finalize_written(path: str | Path, fmt: str) -> None:
     path = Path(path)
     with _mapped(path) as buf:
         tmp, _size, _sha = clean_encoded(buf, fmt, path)
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise AudioError(f"cannot write: {exc.strerror or exc}", path) from None
+    _publish(tmp, path)
 
 
 def read_m4a(path: str | Path) -> tuple[np.ndarray, int]:
