@@ -703,6 +703,8 @@ def test_a_folder_strip_does_not_sum_a_lying_length(tmp_path: Path) -> None:
     write(root / "good.wav", "WAV", "PCM_16")
     code, stdout, _ = run("strip", root, tmp_path / "out")
     assert code == 2 and "0:00:01 of audio processed" in stdout and "failed: lying.flac:" in stdout, stdout
+    code, stdout, _ = run("anonymize", root, tmp_path / "anon", "--seed", "1", "--preset", "fast", "--workers", "1")
+    assert code == 2 and "failed: lying.flac: its STREAMINFO declares 68719476735 samples" in stdout and "internal error" not in stdout, stdout
 
 
 def test_inspect_table_stays_short_on_a_stack_of_tags(tmp_path: Path) -> None:
