@@ -314,9 +314,9 @@ def test_a_killed_run_leaves_no_process_and_no_original_voice(tmp_path: Path, mo
     whole = min(times)
     # The detector sees a copy of the voice (a spill of scaled float32 samples at an odd offset,
     # as the statistics passes once left), and does not see it in what deid made of it.
-    name, y = next(iter(originals.items()))
+    voice = next(iter(originals.values()))
     spill = scratch / ".spill.deid-tmp"
-    spill.write_bytes(b"abc" + (0.5 * y).astype(np.float32).tobytes())
+    spill.write_bytes(b"abc" + (0.5 * voice).astype(np.float32).tobytes())
     assert _original_voice_left([scratch], originals) == {str(spill): pytest.approx(1.0, abs=1e-3)}
     spill.unlink()
     assert all(hostile.original_voice_in(out / name if mode == "folder" else out / "long.flac", y)
