@@ -252,7 +252,7 @@ def run_forked(commands: list[tuple[list[str], Path]], *, timeout: float = 30.0,
 
 
 def corpus_speech(corpus: Path, seconds: float) -> np.ndarray | None:
-    """Real speech of at least `seconds` (mono float32 at 16 kHz): corpus clips end to end, or None without the corpus."""
+    """Real speech of at least `seconds` (mono float32 at 16 kHz): corpus clips end to end, or None if it holds less."""
     clips = sorted(corpus.glob("*/*.flac"))
     pieces, total = [], 0
     for clip in clips:
