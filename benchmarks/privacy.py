@@ -2,6 +2,7 @@
 
     python benchmarks/privacy.py                        # every preset, ../shared/corpus, 3 keys
     python benchmarks/privacy.py standard variant:drift --keys 2 --folds 3 --retrain-minutes 3
+    python benchmarks/privacy.py light fast --keys 1 --first-key 1   # a second key for an earlier run
     python benchmarks/privacy.py --list-variants
 
 Names are presets (a name or a TOML path) or ``variant:NAME`` from `benchmarks/variants.py`, the
@@ -63,6 +64,9 @@ def main() -> None:
     )
     parser.add_argument("--speakers", type=int, help="evaluate on this many speakers spread over the corpus")
     parser.add_argument("--keys", type=int, default=3, help="independent base keys per system (the spread)")
+    parser.add_argument(
+        "--first-key", type=int, default=0, help="index of the first base key, to add keys to an earlier run"
+    )
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=2, help="extra training runs for the trained attackers")
     parser.add_argument("--retrain-minutes", type=float, default=10.0, help="time cap per system and key, over all folds")
@@ -100,7 +104,7 @@ def main() -> None:
     for name in args.systems or list_presets():
         anonymizer = anonymizer_for(name)
         label = Path(name).stem if not name.startswith("variant:") else name
-        for k in range(args.keys):
+        for k in range(args.first_key, args.first_key + args.keys):
             start = time.perf_counter()
             key = hashlib.blake2b(f"privacy-benchmark-{k}".encode(), digest_size=32).digest()
             report = evaluation.run(anonymizer, label, key=key)

@@ -17,10 +17,11 @@ import numpy as np
 from deid.evaluate import Anonymizer, preset_anonymizer
 from deid.pipeline import Pipeline, ceiling_gain
 from deid.transforms import create
+from deid.transforms.base import Block
 from deid.transforms.drift import _shape_bands, drift, trajectory
 from deid.transforms.noise import add_noise
 from deid.transforms.pseudovoice import BANK, VoiceStats, normalise_plan
-from deid.transforms.psola import PsolaDomain
+from deid.transforms.psola import PsolaDomain, equalise, psola
 
 
 def chain(*steps: dict) -> Anonymizer:
@@ -57,6 +58,8 @@ def pseudo(
     drift_args: dict | None = None,
     pause_db: float | None = None,
     copy_unvoiced: str | None = None,
+    rhythm_ms: float = 0.0,
+    rhythm_period: float = 0.5,
 ) -> np.ndarray:
     """The PSOLA pseudo-voice with the search's options.
 
@@ -75,9 +78,14 @@ def pseudo(
         spacing (no new period: no buzz over noise and fricatives), "quiet" only those 30 dB or more
         below the loudest frames (pauses); None re-periods everything (standard: a voiced frame the
         tracker misses then cannot keep the speaker's own F0).
+    rhythm_ms : local tempo changes in the PSOLA pass (`rhythm_map`): every moment of the output
+        is within ±rhythm_ms of where it was, the duration is kept, and the tempo wanders over
+        absolute time with anchors every `rhythm_period` seconds.
     """
     rng = _rng(key, y)
-    plan = PsolaDomain.analyze(np.asarray(y, dtype=np.float32), sr)
+    # The engine's order for a whole file: the hum statistics, then the plan that keeps their F0 copy.
+    block = Block(np.asarray(y, dtype=np.float32), sr)
+    plan = PsolaDomain.analyze(block, PsolaDomain.measure(block, None))
     stats = VoiceStats.of_samples(plan.y, sr, plan.contour())
     if voices == "bank":
         f0_mean, ratio = BANK[int(rng.integers(len(BANK)))]
@@ -117,7 +125,12 @@ def pseudo(
         times = (np.arange(len(f0)) + 0.5) / 100.0
         move = trajectory(seed, times, period=drift_period, dims=1)[:, 0]
         plan.factor = np.broadcast_to(np.asarray(plan.factor, dtype=np.float64), f0.shape) * 2.0 ** (f0_drift_st * move / 12)
-    out = PsolaDomain.synthesize(plan)
+    if rhythm_ms > 0:
+        timing = rhythm_map(seed + 2, len(y), sr, rhythm_ms / 1000.0, rhythm_period)
+        x = plan.y if plan.eq is None else equalise(plan.y, sr=sr, freqs=plan.eq[0], log_gain=plan.eq[1])
+        out = psola(x, sr=sr, factor=plan.factor, ratio=plan.ratio, f0=plan.contour(), timing=timing)
+    else:
+        out = PsolaDomain.synthesize(plan)
     if pause_db is not None:
         out = pause_gate(np.asarray(y, dtype=np.float32), out, sr, pause_db)
     if drift_args:
@@ -125,6 +138,27 @@ def pseudo(
     if snr_db is not None:
         out = add_noise(out, snr_db=float(rng.uniform(*snr_db)), color="pink", seed=int(rng.integers(2**63 - 1)))
     return (out * ceiling_gain(float(np.max(np.abs(out))) if out.size else 0.0)).astype(np.float32)
+
+
+#: Seconds at each end of a file over which the rhythm map's displacement fades in and out.
+RHYTHM_EDGE = 0.25
+
+
+def rhythm_map(seed: int, n: int, sr: int, bound: float, period: float) -> np.ndarray:
+    """A time map for `deid.transforms.psola.psola`: where in the input each 10 ms of output is read.
+
+    The output at time t reads the input at t + d(t), with d a smooth random function of absolute
+    time (`trajectory`) within ±`bound` seconds, faded to 0 over `RHYTHM_EDGE` at both ends so
+    that the file starts and ends where it did. The local tempo is 1 + d'(t): with anchors every
+    `period` seconds it stays within 1 ± pi * bound / period, increasing as long as that is below 1.
+    """
+    hop = sr // 100
+    times = np.arange(n // hop + 2) * hop / sr
+    seconds = n / sr
+    edge = np.clip(np.minimum(times, seconds - times) / RHYTHM_EDGE, 0.0, 1.0)
+    fade = 0.5 - 0.5 * np.cos(np.pi * edge)
+    shift = bound * fade * trajectory(seed, times, period=period, dims=1)[:, 0]
+    return np.maximum.accumulate(np.clip((times + shift) * sr, 0.0, float(n)))
 
 
 def pause_gate(original: np.ndarray, processed: np.ndarray, sr: int, floor_db: float) -> np.ndarray:
@@ -193,6 +227,7 @@ VARIANTS: dict[str, Callable[[], Anonymizer]] = {
     "pv-quiet-copy-unvoiced": variant(copy_unvoiced="all", snr_db=None),
     "pv-same-register": variant(voices="same-register"),
     "pv-same-register-drift": variant(voices="same-register", drift_args=DRIFT | {"tilt_norm": 0.7}),
+    "pv-rhythm": variant(rhythm_ms=60.0),
     "pv-quiet-gated": variant(snr_db=None, pause_db=35.0),
     "pv-all-quiet": variant(voices="continuous", ratio_jitter=0.06, target_shape_db=3.0, f0_drift_st=2.0,
                             drift_args=DRIFT | {"tilt_norm": 0.7}, snr_db=None),

@@ -150,6 +150,9 @@ class Rename(str, Enum):
 
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Worker processes for a folder (default: the number of cores).")]
 GlobOpt = Annotated[Optional[str], typer.Option("--glob", help="Only files of a folder whose relative path matches this pattern.")]
+FollowOpt = Annotated[
+    bool, typer.Option("--follow-links", help="Follow symbolic links that lead outside the input folder (a folder of links into an archive).")
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo outputs of a folder that are already complete and current.")]
 ExecutorOpt = Annotated[Executor, typer.Option("--executor", help="Run a folder's files on local processes or a Dask cluster.")]
 SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT) for --executor dask.")]
@@ -176,6 +179,13 @@ def _is_folder(location: str) -> bool:
     return is_url(location) or Path(location).is_dir()
 
 
+def _local_output(output: str) -> str:
+    """A single file's output: a path, or a ``file://`` URL made a path (stores are for folder runs)."""
+    from deid.batch import is_url, local_path
+
+    return str(local_path(output, what="the output of a single file")) if is_url(output) else output
+
+
 def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bool = False, **options: object) -> int:
     """Run a folder through :func:`deid.batch.run_batch`, show progress and the summary; returns the exit code.
 
@@ -198,8 +208,8 @@ def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bo
 
 @app.command()
 def anonymize(
-    input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to anonymize recursively.", show_default=False)],
-    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Audio file, or folder to anonymize recursively (a path, or a URL: s3://, gs://, az://, file://).", show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder or a bucket URL for a folder).", show_default=False)],
     preset: PresetOpt = "standard",
     key_file: KeyFileOpt = None,
     seed: SeedOpt = None,
@@ -208,6 +218,7 @@ def anonymize(
     format: FormatOpt = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
+    follow_links: FollowOpt = False,
     force: ForceOpt = False,
     executor: ExecutorOpt = Executor.local,
     scheduler: SchedulerOpt = None,
@@ -236,13 +247,14 @@ def anonymize(
         if _is_folder(input):
             code = _run_folder(
                 input, output, mode="anonymize", note=key_note, pipeline=load_preset(preset), key=key, link=link.value,
-                speaker_for=lambda src: speaker_of(src, mapping), format=format, pattern=glob, workers=workers,
-                executor=executor.value, scheduler=scheduler, force=force, rename=rename.value, rename_map=rename_map,
-                neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds, protected=protected,
+                speaker_for=lambda src: speaker_of(src, mapping), format=format, pattern=glob, follow_links=follow_links,
+                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
+                rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds, protected=protected,
             )
             raise typer.Exit(code)
         from deid.api import anonymize_file
 
+        output = _local_output(output)
         check_writes({"the output": output}, reads={"the input": input, "the key file": key.path, **protected})
         speaker = speaker_of(input, mapping) if link is Link.speaker else None
         result = anonymize_file(
@@ -256,8 +268,8 @@ def anonymize(
 
 @app.command()
 def strip(
-    input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to strip recursively.", show_default=False)],
-    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Audio file, or folder to strip recursively (a path, or a URL: s3://, gs://, az://, file://).", show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder or a bucket URL for a folder).", show_default=False)],
     key_file: Annotated[
         Optional[Path],
         typer.Option("--key-file", help="Secret key for --rename hashed (else $DEID_KEY)."),
@@ -267,6 +279,7 @@ def strip(
     ] = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
+    follow_links: FollowOpt = False,
     force: ForceOpt = False,
     executor: ExecutorOpt = Executor.local,
     scheduler: SchedulerOpt = None,
@@ -287,11 +300,12 @@ def strip(
 
             raise typer.Exit(_run_folder(
                 input, output, mode="strip", key=resolve_key(key_file=key_file, seed=seed), pattern=glob,
-                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
-                rename_map=rename_map, neutral_mtime=neutral_mtime,
+                follow_links=follow_links, workers=workers, executor=executor.value, scheduler=scheduler, force=force,
+                rename=rename.value, rename_map=rename_map, neutral_mtime=neutral_mtime,
             ))
         from deid.metadata import strip_file
 
+        output = _local_output(output)
         check_writes({"the output": output}, reads={"the input": input, "the key file": key_file})
         report = strip_file(input, output)
         dropped = ", ".join(report.dropped) or "nothing"

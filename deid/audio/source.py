@@ -479,7 +479,9 @@ def _open_av(path: Path, reader: _Reader) -> ForwardSource:
 
 
 def _decode_reason(exc: Exception) -> str:
-    text = str(exc).split("\n")[0]
+    # libsndfile's own words: str() adds "Error opening <the object read>", which names a
+    # Python object (or a stand-in for a file in a store), and the error names the file already.
+    text = (getattr(exc, "error_string", None) or str(exc)).split("\n")[0]
     lowered = text.lower()
     if "unknown format" in lowered or "format not recognised" in lowered or "not a regular file" in lowered:
         return "not a recognised audio file (unsupported format or corrupt header)"

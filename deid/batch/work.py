@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from deid.batch.manifest import Record, is_current, keyed_id, sha256_file, write_record
+from deid.batch.storage import Folder, LocalFolder, open_folder, staged_input
 from deid.errors import DeidError
 from deid.keys import Key
 from deid.pipeline import Pipeline
@@ -31,7 +32,7 @@ class Config:
     mode : {"anonymize", "strip"}
         Transform the voice (which also drops metadata), or only strip metadata.
     out_root : str
-        The output folder, as the workers see it.
+        The output folder, as the workers see it: a path, or a store URL.
     pipeline : Pipeline, optional
         The preset (``anonymize`` only).
     preset_id : str
@@ -67,7 +68,7 @@ class Config:
 
 @dataclass(frozen=True)
 class Task:
-    """One file: its path relative to the input folder, its full path, its output path."""
+    """One file: its path relative to the input folder, its full path (or URL in a store), its output path."""
 
     rel: str
     src: str
@@ -107,13 +108,20 @@ def process(task: Task, config: Config) -> Outcome:
 
 
 def _process(task: Task, config: Config) -> Outcome:
-    src, out_root = Path(task.src), Path(config.out_root)
-    dst = out_root / task.output
-    _, input_sha = sha256_file(src)
+    # The edges of a store: the input is staged in an anonymous local file (hashed as it is
+    # copied), the output written to a local staging file and uploaded when complete; for local
+    # folders both are the files themselves (deid.batch.storage).
+    out = open_folder(config.out_root)
+    with staged_input(task.src) as (src, input_sha):
+        return _made(task, config, out, src, input_sha)
+
+
+def _made(task: Task, config: Config, out: Folder, src: Path, input_sha: str) -> Outcome:
+    """The output of ``task`` from the local input ``src``, or CURRENT if it is already there."""
     if config.link == "speaker" and config.mode == "anonymize":
         from deid.api import speaker_scope
 
-        scope = speaker_scope(task.speaker, src)
+        scope = speaker_scope(task.speaker, task.src)
     else:
         scope = f"file:{input_sha}"
     # Every record field is keyed: strip's too, with the run's key or the folder's records key.
@@ -130,11 +138,21 @@ def _process(task: Task, config: Config) -> Outcome:
         size=0,
         sha256="",
     )
-    if not config.force and is_current(out_root, wanted):
-        _set_mtime(dst, config)
+    if not config.force and is_current(out, wanted):
+        if isinstance(out, LocalFolder):
+            _set_mtime(out.member(task.output), config)
         return Outcome(task.rel, task.output, CURRENT)
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    with out.output(task.output) as dst:
+        seconds, size, sha, audit = _write(config, src, dst, scope)
+    write_record(out, replace(wanted, size=size, sha256=sha, tag=out.tag(task.output)))
+    if audit is not None:
+        audit = {"input": task.rel, "input_sha256": input_sha, "output": task.output, **audit}
+    return Outcome(task.rel, task.output, OK, seconds=seconds, audit=audit)
+
+
+def _write(config: Config, src: Path, dst: Path, scope: str) -> tuple[float, int, str, dict[str, Any] | None]:
+    """Make ``dst`` from ``src`` (local paths) under the key ``scope``; returns its seconds, size, SHA-256, audit."""
     audit: dict[str, Any] | None = None
     if config.mode == "strip":
         from deid.audio import read_info
@@ -156,10 +174,7 @@ def _process(task: Task, config: Config) -> Outcome:
         if config.audit:
             audit = {"applied": [a.as_dict() for a in result.applied], "gain": result.gain}
     _set_mtime(dst, config)
-    write_record(out_root, replace(wanted, size=size, sha256=sha))
-    if audit is not None:
-        audit = {"input": task.rel, "input_sha256": input_sha, "output": task.output, **audit}
-    return Outcome(task.rel, task.output, OK, seconds=seconds, audit=audit)
+    return seconds, size, sha, audit
 
 
 _limits: list[object] = []

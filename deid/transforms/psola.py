@@ -78,8 +78,12 @@ WINDOW_TABLE = 0.5 + 0.5 * np.cos(np.pi * np.linspace(0.0, 1.0, 4097))
 
 
 @njit(cache=True)
-def _overlap_add(y, marks, periods, f0, factor, frames_per_sample, ratio, n_out, table):  # pragma: no cover - compiled
-    """Grains around ``marks`` laid down at the new period (``factor`` per F0 frame, over ``ratio``)."""
+def _overlap_add(y, marks, periods, f0, factor, frames_per_sample, ratio, n_out, table, timing, timing_hop):  # pragma: no cover - compiled
+    """Grains around ``marks`` laid down at the new period (``factor`` per F0 frame, over ``ratio``).
+
+    The grain laid at output sample ``ts`` is the one nearest ``ts * len(y) / n_out`` or, when
+    ``timing`` is not empty, nearest its value interpolated at ``ts / timing_hop``.
+    """
     n = y.shape[0]
     out = np.zeros(n_out, dtype=np.float32)
     wsum = np.zeros(n_out, dtype=np.float32)
@@ -89,7 +93,12 @@ def _overlap_add(y, marks, periods, f0, factor, frames_per_sample, ratio, n_out,
     ts = marks[0] / stretch if marks.shape[0] > 0 else 0.0
     while ts < n_out and marks.shape[0] > 0:
         t_int = int(ts)
-        ta = ts * stretch
+        if timing.shape[0] > 1:
+            pos = ts / timing_hop
+            i = min(int(pos), timing.shape[0] - 2)
+            ta = timing[i] + (pos - i) * (timing[i + 1] - timing[i])
+        else:
+            ta = ts * stretch
         while k + 1 < marks.shape[0] and abs(marks[k + 1] - ta) <= abs(marks[k] - ta):
             k += 1
         period = periods[k]
@@ -124,6 +133,7 @@ def psola(
     ratio: float = 1.0,
     f0: np.ndarray | None = None,
     frame_period: float = 10.0,
+    timing: np.ndarray | None = None,
 ) -> np.ndarray:
     """Scale the F0 of ``y`` by ``factor`` and its formants by ``ratio``, keeping its duration.
 
@@ -143,6 +153,10 @@ def psola(
         :func:`deid.transforms.world.estimate_f0` when not given.
     frame_period : float
         Hop of ``f0`` in milliseconds.
+    timing : np.ndarray, optional
+        A time map that keeps the duration but moves the rhythm: the position in ``y`` (in
+        samples, increasing from 0 to ``len(y)``) of every ``frame_period`` of the output and of
+        its end, which are linearly interpolated. Without it every sample keeps its time.
     """
     n = len(y)
     if f0 is None:
@@ -161,7 +175,13 @@ def psola(
     f0 = np.ascontiguousarray(f0, dtype=np.float64)
     factor = np.ascontiguousarray(factor)
     marks, periods = _analysis_marks(x, f0, frames_per_sample, ratio, float(sr), max(1, int(UNVOICED_HOP * sr)))
-    return _overlap_add(x, marks, periods, f0, factor, frames_per_sample, ratio, n, WINDOW_TABLE)
+    if timing is None:
+        timing, timing_hop = np.zeros(0), 1.0
+    else:
+        # In samples of x, which is y compressed by ratio, per frame of the output.
+        timing = np.ascontiguousarray(timing, dtype=np.float64) * (len(x) / n)
+        timing_hop = frame_period * sr / 1000.0
+    return _overlap_add(x, marks, periods, f0, factor, frames_per_sample, ratio, n, WINDOW_TABLE, timing, timing_hop)
 
 
 def continuous(f0: np.ndarray) -> np.ndarray:
