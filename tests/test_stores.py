@@ -484,3 +484,14 @@ def test_staging_leaves_nothing_in_the_temp_folder(tmp_path: Path, monkeypatch: 
     (tmp_path / "deid-stage-notes").mkdir()
     assert storage.sweep_staging(force=True) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"deid-stage-{os.getpid()}-live", "deid-stage-notes"]
+
+
+def test_the_speaker_of_an_object_is_its_prefixs_last_folder_or_its_map_entry() -> None:
+    from deid.errors import DeidError
+    from deid.speakers import speaker_of
+
+    url = "s3://calls/2026/alice/one.flac"
+    assert speaker_of(url, None) == "alice"
+    assert speaker_of(url, {"one.flac": "A"}) == "A" and speaker_of(url, {url: "B", "one.flac": "A"}) == "B"
+    with pytest.raises(DeidError, match="not listed in the speaker map"):
+        speaker_of(url, {"two.flac": "A"})
