@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ from deid.audio import AudioInfo, open_input, open_output, output_format
 from deid.engine import BLOCK_SECONDS, ArrayStream, SpanEdit, one_block
 from deid.errors import AudioError, DeidError
 from deid.keys import Key, resolve_key
-from deid.pipeline import AppliedStep, Pipeline, Result, check_audio, check_length
-from deid.presets import DEFAULT, load_preset
+from deid.paths import as_path
+from deid.pipeline import AppliedStep, Pipeline, Result, check_audio, check_length, check_options
+from deid.presets import DEFAULT, load_preset, preset_path
 
 __all__ = ["BLOCK_SECONDS", "FileResult", "SpanEdit", "anonymize", "anonymize_file", "speaker_scope"]
 
@@ -103,13 +105,15 @@ def speaker_scope(speaker: str | None, src: str | Path | None = None) -> str:
     return f"speaker:{speaker}"
 
 
-def _endpoint(where: str | Path | BinaryIO, standard: BinaryIO, name: str) -> tuple[Path, Any]:
-    """A file's path and what to open (the same path), or a stream's name and the stream (``"-"``: `standard`)."""
+def _endpoint(where: object, standard: BinaryIO, name: str, label: str) -> tuple[Path, Any]:
+    """A file's path and what to open (the same path), or a stream's name and the stream (``"-"``:
+    `standard`); anything else is refused as no path (:func:`deid.paths.as_path`)."""
     if isinstance(where, str) and where == "-":
         return Path(name), standard
-    if isinstance(where, (str, Path)):
-        return Path(where), Path(where)
-    return Path(name), where
+    if not isinstance(where, (str, os.PathLike)) and hasattr(where, "read" if label == "the input" else "write"):
+        return Path(name), where
+    path = as_path(where, label)
+    return path, path
 
 
 def anonymize_file(
@@ -135,10 +139,13 @@ def anonymize_file(
     Parameters
     ----------
     src, dst : str, Path or binary stream
-        Input and output. ``dst`` must not be ``src``; the input is never modified. ``"-"`` (or a
-        binary file object) is standard input, read once in order (WAV, AIFF, FLAC, Ogg or MP3,
-        recognised by content), or standard output, written only once the output is cleaned and
-        verified; writing to a stream needs ``format``.
+        Input and output. ``src`` passes the input check of every command
+        (:func:`deid.audio.open_input`); ``dst`` the write rule of every command
+        (:func:`deid.paths.check_writes`): it is never the input, the key file or the preset
+        file, a folder, or an existing read-only file. The input is never modified. ``"-"`` (or
+        a binary file object) is standard input, read once in order (WAV, AIFF, FLAC, Ogg or
+        MP3, recognised by content), or standard output, written only once the output is
+        cleaned and verified; writing to a stream needs ``format``.
     preset, key, seed, link
         As for :func:`anonymize`.
     speaker : str, optional
@@ -163,8 +170,12 @@ def anonymize_file(
     from deid.audio.sink import STDOUT
     from deid.audio.source import STDIN
 
-    src, source_at = _endpoint(src, sys.stdin.buffer, STDIN)
-    dst, sink_at = _endpoint(dst, sys.stdout.buffer, STDOUT)
+    src, source_at = _endpoint(src, sys.stdin.buffer, STDIN, "the input")
+    dst, sink_at = _endpoint(dst, sys.stdout.buffer, STDOUT, "the output")
+    check_options(scope=scope, link=link, edits=edits, block_seconds=block_seconds)
+    for name, value in (("speaker", speaker), ("format", format)):
+        if value is not None and not isinstance(value, str):
+            raise DeidError(f"{name} must be a str, not {type(value).__name__}")
     pipeline = load_preset(preset)
     key = resolve_key(key, seed=seed)
     if scope is None and link == "speaker":
@@ -173,6 +184,8 @@ def anonymize_file(
         from deid.audio.formats import FORMATS
 
         raise DeidError(f"writing to standard output needs --format ({', '.join(FORMATS)})")
+    reads = {"the input": src if isinstance(source_at, Path) else None, "the key file": key.path,
+             "the preset": preset_path(preset) if isinstance(preset, (str, os.PathLike)) else None}
     try:
         with open_input(source_at, hash=scope is None) as source:
             try:
@@ -180,7 +193,6 @@ def anonymize_file(
                                              suffix=dst.suffix if isinstance(sink_at, Path) else "")
             except DeidError as exc:
                 raise DeidError(exc.reason, dst) from None  # the output's name is what to change
-            reads = {"the input": src} if isinstance(source_at, Path) else None
             with open_output(sink_at, sr=source.sr, channels=source.channels, format=fmt, subtype=subtype,
                              bitrate=bitrate, reads=reads) as sink:
                 if not source.exact and not source.frames:

@@ -70,6 +70,14 @@ def reporting() -> Iterator[None]:
             raise
         _err(str(exc))
         raise typer.Exit(1) from None
+    except OSError as exc:
+        # The system refused something deid asked of it (a permission, a full disk): the user's
+        # to fix, so one line too. Each place that meets one names its file; this is the net.
+        if _state["debug"]:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{where}{exc.strerror or exc}")
+        raise typer.Exit(1) from None
     except Terminated:
         _err("terminated")
         raise typer.Exit(143) from None
@@ -205,6 +213,15 @@ BlockOpt = Annotated[
 ]
 
 
+def _remove_leftovers_of(output: str) -> None:
+    """A rerun of a single-file command removes what a killed run left beside its output (a folder
+    run removes what it finds anywhere under its output folder)."""
+    from deid.paths import remove_leftovers
+
+    target = Path(output)
+    remove_leftovers(target.parent, name=target.name)
+
+
 def _is_folder(location: str) -> bool:
     from deid.batch import is_url
 
@@ -306,6 +323,8 @@ def anonymize(
         output = _local_output(output)
         check_writes({"the output": _file(output)},
                      reads={"the input": _file(input), "the key file": key.path, **protected})
+        if not to_stdout:
+            _remove_leftovers_of(output)
         speaker = speaker_of(input, mapping) if link is Link.speaker else None
         result = anonymize_file(input, output, preset, key=key, link=link.value, speaker=speaker, format=format,
                                 bitrate=rate, block_seconds=block_seconds)
@@ -361,6 +380,7 @@ def strip(
             raise DeidError("strip rewrites a file's container and needs file names; pipes are for deid anonymize")
         output = _local_output(output)
         check_writes({"the output": output}, reads={"the input": input, "the key file": key_file})
+        _remove_leftovers_of(output)
         report = strip_file(input, output)
         dropped = ", ".join(report.dropped) or "nothing"
         typer.echo(f"{report.src} -> {report.dst} ({report.container}; dropped: {dropped})")
@@ -473,15 +493,18 @@ def inspect(
     """Show what FILES would leak: every metadata field by container, with pictures and their EXIF/GPS.
 
     Exit code 0 when every file is clean, 2 when any carries personal metadata, 1 when a file
-    cannot be read (an unreadable file is never reported as clean).
+    cannot be read or fails the input check that anonymize and strip make (such a file is never
+    reported as clean; what it carries is still listed).
     """
     import json
 
+    from deid.audio import read_info
     from deid.metadata import inspect_file
     from deid.paths import printable
 
     results: dict[str, list[dict[str, object]]] = {}
     failed = leaking = 0
+    refused: set[str] = set()
     with reporting():
         for path in files:
             try:
@@ -490,6 +513,14 @@ def inspect(
                 _err(str(exc))
                 failed += 1
                 continue
+            try:
+                # The input check of every command: a file that anonymize and strip refuse is
+                # never called clean, though what it carries is still listed.
+                read_info(path)
+            except DeidError as exc:
+                _err(str(exc))
+                failed += 1
+                refused.add(printable(str(path)))
             shown = [f for f in fields if all_fields or f.personal]
             leaking += any(f.personal for f in fields)
             results[printable(str(path))] = [
@@ -504,7 +535,8 @@ def inspect(
         console = Console()
         for name, rows in results.items():
             if not rows:
-                console.print(f"{name}: no personal metadata", markup=False)
+                if name not in refused:
+                    console.print(f"{name}: no personal metadata", markup=False)
                 continue
             table = Table(title=name, title_justify="left")
             for column in ("container", "field", "value"):
@@ -542,6 +574,27 @@ def presets_show(name: Annotated[str, typer.Argument(help="Preset name or .toml 
         typer.echo(preset_path(name).read_text(encoding="utf-8"), nl=False)
 
 
+def _quiet_c_libraries() -> None:
+    """Keep what C libraries print off the user's stderr; deid's own lines still go there.
+
+    libmpg123, inside libsndfile, prints a line or more for every damaged MP3 frame (a 1-hour
+    file can give 100,000), and neither library lets a caller turn that off (libsndfile issue
+    958). Python's ``sys.stderr`` moves to a copy of file descriptor 2, and descriptor 2 itself,
+    where C code writes, goes to /dev/null for this process and its workers. ``--debug`` leaves
+    both as they are.
+    """
+    try:
+        copy = os.dup(2)
+    except OSError:  # no stderr at all
+        return
+    encoding, errors = sys.stderr.encoding, sys.stderr.errors
+    sys.stderr.flush()
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    sys.stderr = open(copy, "w", buffering=1, encoding=encoding, errors=errors)  # noqa: SIM115 - the process's stderr
+
+
 def main() -> None:
     """Console entry point.
 
@@ -549,6 +602,8 @@ def main() -> None:
     flushed), the process ends without the interpreter's teardown: unloading numba's compiler
     costs about 0.3 s of CPU, a quarter of anonymizing a short clip.
     """
+    if "--debug" not in sys.argv[1:]:
+        _quiet_c_libraries()
     try:
         app(prog_name="deid")
         code = 0

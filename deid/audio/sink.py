@@ -33,6 +33,7 @@ import numpy as np
 
 from deid.audio.formats import aac_bitrate, check_format, extension, title
 from deid.errors import AudioError, DeidError
+from deid.paths import TempFile, check_writes
 
 #: How messages name standard output.
 STDOUT = "<stdout>"
@@ -159,15 +160,12 @@ class FileSink:
         """Clean, verify and hash the encoded file, then put it in place atomically."""
         tmp = self._cleaned()
         try:
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            tmp.publish()
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             raise AudioError(f"cannot write: {exc.strerror or exc}", self.path) from None
         _fsync_dir(self.path.parent)
 
-    def _cleaned(self) -> Path:
+    def _cleaned(self) -> TempFile:
         """Finish encoding, then clean, verify and hash into a temporary file beside ``path``."""
         from deid.metadata import clean_encoded
 
@@ -219,8 +217,8 @@ class StreamSink(FileSink):
         """Clean, verify and hash the encoded file, then copy it to the stream."""
         try:
             tmp = self._cleaned()
-            with open(tmp, "rb") as handle:
-                tmp.unlink()
+            with open(tmp.path, "rb") as handle:
+                tmp.discard()
                 for block in iter(lambda: handle.read(_COPY), b""):
                     _write_all(self._stream, block)
             self._stream.flush()
@@ -259,13 +257,14 @@ def open_output(path: str | Path | BinaryIO, *, sr: int, channels: int, format: 
     bitrate : int, optional
         AAC bitrate in bit/s (M4A only; default 96 kbit/s per channel).
     reads : mapping of label to path, optional
-        Files the run reads, which the output must not be (``{"the input": src}``).
+        Files the run reads, which the output must not be (``{"the input": ..., "the key file":
+        ..., "the preset": ...}``); see :func:`deid.paths.check_writes`.
 
     Raises
     ------
     DeidError
-        When the output breaks the write rule (:func:`deid.paths.check_writes`: an input, a
-        folder, a read-only file...), or its folder is missing or unwritable.
+        When the output breaks the write rule (it is a file the run reads, a folder, or an
+        existing read-only file), or its folder is missing or unwritable.
     AudioError
         When the format cannot hold this audio (e.g. Opus at 44.1 kHz).
     """
@@ -274,10 +273,8 @@ def open_output(path: str | Path | BinaryIO, *, sr: int, channels: int, format: 
     if not isinstance(path, (str, os.PathLike)):
         check_format(Path(STDOUT), sr, format=format, subtype=subtype, channels=channels)
         return StreamSink(path, sr=sr, channels=channels, format=format, subtype=subtype, bitrate=bitrate)
-    from deid.paths import check_writes
-
-    check_writes({"the output": path}, reads=reads)
     path = Path(path)
+    check_writes({"the output": path}, reads=reads)
     folder = path.parent
     if not folder.is_dir():
         raise DeidError("output folder does not exist", folder)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -76,13 +77,22 @@ def run_local(tasks: Sequence[Task], config: Config, *, workers: int) -> Iterato
                 yield Outcome(task.rel, task.output, FAILED, "the worker process died on this file (out of memory or a crash)")
 
 
+def _cannot_start(exc: OSError) -> DeidError:
+    """The pool's helper processes (resource tracker, fork server, workers) could not be started:
+    too many processes for this user, or an interpreter the user may not run."""
+    return DeidError(f"cannot start worker processes ({sys.executable}): {exc.strerror or exc}")
+
+
 def _drain(queue: list[Task], config: Config, *, width: int, depth: int) -> Iterator[Outcome]:
     """Run tasks popped from the end of ``queue`` until it is empty or the pool breaks.
 
     Returns (as the generator's value) the tasks that were running when the pool broke.
     """
-    pool = ProcessPoolExecutor(width, mp_context=_context(), initializer=_start_worker,
-                               initargs=(lifeline.arm(), _store_settings()))
+    try:
+        pool = ProcessPoolExecutor(width, mp_context=_context(), initializer=_start_worker,
+                                   initargs=(lifeline.arm(), _store_settings()))
+    except OSError as exc:
+        raise _cannot_start(exc) from None
     running: dict[Future[Outcome], Task] = {}
     crashed: list[Task] = []
     interrupted = True
@@ -90,7 +100,10 @@ def _drain(queue: list[Task], config: Config, *, width: int, depth: int) -> Iter
         while queue or running:
             while queue and len(running) < depth and not crashed:
                 task = queue.pop()
-                running[pool.submit(process, task, config)] = task
+                try:
+                    running[pool.submit(process, task, config)] = task
+                except OSError as exc:
+                    raise _cannot_start(exc) from None
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 task = running.pop(future)

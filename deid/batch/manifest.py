@@ -42,7 +42,7 @@ from deid.batch.scan import STATE_DIR
 from deid.batch.storage import Folder, LocalFolder, StoreFolder, open_folder, sha256_file, write_text_atomic
 from deid.errors import DeidError
 from deid.keys import Key
-from deid.paths import is_temp_name
+from deid import paths
 
 __all__ = ["Record", "is_current", "keyed_id", "read_record", "records_key", "remove_leftovers", "sha256_file",
            "write_record", "write_text_atomic", "writer_lock"]
@@ -87,10 +87,8 @@ class Record:
         return mine == theirs
 
 
-def keyed_id(key: Key | None, label: str, value: str) -> str:
-    """HMAC(key, label + value), shortened; a plain SHA-256 when there is no key (``strip``)."""
-    if key is None:
-        return hashlib.sha256(f"{label}:{value}".encode()).hexdigest()[:32]
+def keyed_id(key: Key, label: str, value: str) -> str:
+    """HMAC(key, label + value), shortened: what a record holds of an input, a scope, a preset or the key."""
     return key.digest(f"deid-manifest-{label}:{value}").hex()[:32]
 
 
@@ -164,8 +162,11 @@ def writer_lock(out: Folder | str | Path) -> Iterator[Held]:
             lease.release()
         return
     folder = out.path / STATE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK, "a+", encoding="ascii")  # noqa: SIM115 - held for the whole run
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK, "a+", encoding="ascii")  # noqa: SIM115 - held for the whole run
+    except OSError as exc:
+        raise DeidError(f"cannot write into the output folder: {exc.strerror or exc}", out.path) from None
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -315,22 +316,12 @@ def is_current(out: Folder, wanted: Record) -> bool:
 
 
 def remove_leftovers(out: Folder) -> int:
-    """Delete the temporary files of writes that a crash or kill interrupted; returns how many.
+    """Delete the temporary files that interrupted writes left anywhere under `out`; returns how many.
 
-    Only names deid gives its own temporary files (``.NAME.XXXXXXXX.deid-tmp``) are touched,
-    and only by the run that holds :func:`writer_lock`, so no other run's write is in flight.
+    Only deid's own temporary names that no live run holds (:func:`deid.paths.remove_leftovers`).
     A store has none: its uploads are atomic (an interrupted multipart upload is invisible; a
     lifecycle rule of the bucket aborts it).
     """
-    if not isinstance(out, LocalFolder) or not out.path.is_dir():
+    if not isinstance(out, LocalFolder):
         return 0
-    removed = 0
-    for folder, _dirs, names in os.walk(out.path):
-        for name in names:
-            if is_temp_name(name):
-                try:
-                    os.unlink(os.path.join(folder, name))
-                    removed += 1
-                except OSError:
-                    pass
-    return removed
+    return paths.remove_leftovers(out.path, recursive=True)

@@ -28,7 +28,7 @@ from deid.defaults import BLOCK_SECONDS
 from deid.errors import DeidError
 from deid.keys import Key
 from deid.paths import Identity, check_writes, identity, read_only
-from deid.pipeline import Pipeline
+from deid.pipeline import Pipeline, check_options
 
 __all__ = ["Summary", "is_url", "local_path", "output_name", "run_batch"]
 
@@ -211,9 +211,13 @@ def run_batch(
     check_writes(writes, reads=reads, folders={"the input folder": inp.path} if isinstance(inp, LocalFolder) else {})
     if link == "speaker" and mode == "anonymize" and speaker_for is None:
         raise DeidError("--link speaker needs a speaker for each file (a speaker map or parent folders)")
+    check_options(link=link, block_seconds=block_seconds)
 
     if isinstance(out, LocalFolder):
-        out.path.mkdir(parents=True, exist_ok=True)
+        try:
+            out.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeidError(f"cannot make the output folder: {exc.strerror or exc}", out.path) from None
     with writer_lock(out) as held:
         return _run_locked(
             inp, out, held, mode=mode, pipeline=pipeline, key=key, link=link, speaker_for=speaker_for,

@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from deid.errors import DeidError
-from deid.paths import temp_beside
+from deid.paths import TempFile
 
 #: Staging folders of outputs bound for a store: ``deid-stage-PID-XXXXXXXX`` in the temp folder.
 STAGE_PREFIX = "deid-stage-"
@@ -151,18 +151,13 @@ def write_text_atomic(path: Path, text: str, *, errors: str = "strict", mtime: i
     `mtime` (seconds since the epoch) dates the file before it appears under its name.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_beside(path)
+    tmp = TempFile(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if mtime is not None:
-            os.utime(tmp, (mtime, mtime))
-        os.replace(tmp, path)
+        tmp.handle.write(text.encode("utf-8", errors))
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        tmp.discard()
         raise
+    tmp.publish(mtime=mtime)
 
 
 class LocalFolder:

@@ -38,8 +38,9 @@ class Config:
         The preset (``anonymize`` only).
     preset_id : str
         SHA-256 of the preset's TOML form: what "the same preset" means for resume.
-    key : Key, optional
-        The secret key; None for ``strip`` without ``--rename hashed``.
+    key : Key
+        The key of the run (``anonymize``), or the key the records are made with (``strip``: the
+        run's, or the output folder's own records key when the run has no lasting one).
     link : str
         ``file``, ``speaker`` or ``channel``.
     format : str, optional
@@ -126,16 +127,14 @@ def _made(task: Task, config: Config, out: Folder, src: Path, input_sha: str) ->
         scope = speaker_scope(task.speaker, task.src)
     else:
         scope = f"file:{input_sha}"
-    # Every record field is keyed: strip's too, with the run's key or the folder's records key.
-    manifest_key = config.key
     bitrate = config.bitrate if Path(task.output).suffix.lower() in container("m4a").extensions else None
     wanted = Record(
         output=task.output,
         mode=config.mode,
-        input_id=keyed_id(manifest_key, "input", input_sha),
+        input_id=keyed_id(config.key, "input", input_sha),
         preset_id=config.preset_id,
-        key_id=keyed_id(manifest_key, "key", "fingerprint") if manifest_key and config.mode == "anonymize" else "",
-        scope_id=keyed_id(manifest_key, "scope", scope) if config.mode == "anonymize" else "",
+        key_id=keyed_id(config.key, "key", "fingerprint"),
+        scope_id=keyed_id(config.key, "scope", scope) if config.mode == "anonymize" else "",
         link=config.link if config.mode == "anonymize" else "",
         format=(config.format or "") + (f"@{bitrate}" if bitrate else ""),
         size=0,
@@ -160,11 +159,10 @@ def _write(config: Config, src: Path, dst: Path, scope: str,
     seconds, size, SHA-256, audit."""
     audit: dict[str, Any] | None = None
     if config.mode == "strip":
-        from deid.audio import read_info
         from deid.metadata import strip_file
 
-        seconds = read_info(src).seconds
         report = strip_file(src, dst)
+        seconds = report.seconds
         size, sha = sha256_file(dst)
         if config.audit:
             audit = {"dropped": list(report.dropped)}
