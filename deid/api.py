@@ -15,7 +15,7 @@ from deid.audio import AudioInfo, open_input, open_output, output_format
 from deid.engine import BLOCK_SECONDS, ArrayStream, SpanEdit, one_block
 from deid.errors import AudioError, DeidError
 from deid.keys import Key, resolve_key
-from deid.paths import as_path
+from deid.paths import as_path, check_writes
 from deid.pipeline import AppliedStep, Pipeline, Result, check_audio, check_length, check_options
 from deid.presets import DEFAULT, load_preset, preset_path
 
@@ -186,6 +186,10 @@ def anonymize_file(
         raise DeidError(f"writing to standard output needs --format ({', '.join(FORMATS)})")
     reads = {"the input": src if isinstance(source_at, Path) else None, "the key file": key.path,
              "the preset": preset_path(preset) if isinstance(preset, (str, os.PathLike)) else None}
+    if isinstance(sink_at, Path):
+        # The write rule first: an output that is a file deid reads (key.txt) is refused as that,
+        # not for its extension (open_output applies the rule again, for its other callers).
+        check_writes({"the output": dst}, reads=reads)
     try:
         with open_input(source_at, hash=scope is None) as source:
             try:
