@@ -13,7 +13,7 @@ from deid.audio import AudioInfo, open_input, open_output, output_format
 from deid.engine import BLOCK_SECONDS, ArrayStream, SpanEdit, one_block
 from deid.errors import AudioError, DeidError
 from deid.keys import Key, resolve_key
-from deid.pipeline import AppliedStep, Pipeline, Result, check_audio, check_length
+from deid.pipeline import AppliedStep, Pipeline, Result, _as_float, check_audio, check_length
 from deid.presets import DEFAULT, load_preset
 
 __all__ = ["BLOCK_SECONDS", "FileResult", "SpanEdit", "anonymize", "anonymize_file", "speaker_scope"]
@@ -30,6 +30,8 @@ def anonymize(
     link: str = "file",
     report: bool = False,
     edits: Sequence[SpanEdit] = (),
+    redact: Any = None,
+    transcript: Any = None,
 ) -> np.ndarray | tuple[np.ndarray, Result]:
     """Anonymize audio with a preset (name, path or :class:`Pipeline`).
 
@@ -52,14 +54,48 @@ def anonymize(
         Also return the :class:`deid.pipeline.Result` with the drawn values of every step.
     edits : sequence of SpanEdit
         Spans of the output replaced after every step (see :class:`deid.engine.SpanEdit`).
+    redact : bool, RedactOptions or mapping, optional
+        Also replace spoken personal data (names, numbers, addresses...) with a tone: found in
+        the original audio, replaced in the output after the voice chain, duration unchanged.
+        True uses the preset's ``[redact]`` options or the defaults, a mapping changes some of
+        them, False never redacts; None (the default) follows the preset.
+    transcript : str, Path, list of Word or deid.redact.Transcriber, optional
+        Where the words to search come from when redacting: a timed transcript file, its words,
+        or a recogniser; by default the built-in ASR (extra ``[asr]``).
 
     Returns
     -------
     np.ndarray
-        float32 audio of the input's shape (and the Result when ``report`` is true).
+        float32 audio of the input's shape (and the Result when ``report`` is true; its
+        ``redaction`` says what was redacted).
     """
-    result = load_preset(preset).run(y, sr, key=key, seed=seed, scope=scope, link=link, edits=edits)
+    pipeline = load_preset(preset)
+    options = _redaction(redact, pipeline)
+    plan = None
+    if options is not None:
+        from deid.redact.plan import plan_stream
+
+        audio = _as_float(np.asarray(y))
+        check_audio(audio, sr)
+        plan = plan_stream(options, ArrayStream(np.atleast_2d(audio), sr), transcript=transcript)
+        edits = [*edits, *plan.edits(sr, audio.shape[-1])]
+    result = pipeline.run(y, sr, key=key, seed=seed, scope=scope, link=link, edits=edits)
+    result.redaction = plan
     return (result.audio, result) if report else result.audio
+
+
+def _files(transcript: Any) -> tuple[Path, ...]:
+    """A transcript file that the output must not overwrite."""
+    return (Path(transcript),) if isinstance(transcript, (str, Path)) else ()
+
+
+def _redaction(redact: Any, pipeline: Pipeline) -> Any:
+    """The redaction options of a run (None: no redaction)."""
+    if redact is None and pipeline.redact is None:
+        return None
+    from deid.redact.plan import redact_options
+
+    return redact_options(redact, pipeline.redact)
 
 
 @dataclass
@@ -75,6 +111,8 @@ class FileResult:
     gain: float = 1.0
     size: int = 0
     sha256: str = ""
+    #: What was redacted (a :class:`deid.redact.FilePlan`), when redaction ran.
+    redaction: Any = None
 
     @property
     def scaled(self) -> bool:
@@ -112,6 +150,8 @@ def anonymize_file(
     format: str | None = None,
     block_seconds: float | None = BLOCK_SECONDS,
     edits: Sequence[SpanEdit] = (),
+    redact: Any = None,
+    transcript: Any = None,
 ) -> FileResult:
     """Anonymize one file into ``dst``, keeping rate, channels and sample format by default.
 
@@ -139,9 +179,15 @@ def anonymize_file(
         (:mod:`deid.engine`); None processes every file whole.
     edits : sequence of SpanEdit
         Spans of the output replaced after every step (see :class:`deid.engine.SpanEdit`).
+    redact, transcript
+        As for :func:`anonymize`: the words are found in the input (a recogniser reads it once,
+        whole, before the chain runs), the spans replaced in the output after the chain. A file
+        whose words cannot be had or placed in time fails; it is never written unredacted.
     """
     src, dst = Path(src), Path(dst)
     pipeline = load_preset(preset)
+    options = _redaction(redact, pipeline)
+    plan = None
     key = resolve_key(key, seed=seed)
     if scope is None and link == "speaker":
         scope = speaker_scope(speaker, src)
@@ -149,7 +195,7 @@ def anonymize_file(
         with open_input(src, hash=scope is None) as source:
             fmt, subtype = output_format(source.info, format, suffix=dst.suffix)
             with open_output(dst, sr=source.sr, channels=source.channels, format=fmt, subtype=subtype,
-                             inputs=(src,)) as sink:
+                             inputs=(src, *_files(transcript))) as sink:
                 if one_block(source.frames, source.sr, block_seconds):
                     samples = source.load()
                     check_audio(samples, source.sr)
@@ -159,6 +205,11 @@ def anonymize_file(
                         source.scan()
                     check_length(source.frames, source.sr)
                     stream = source
+                if options is not None:
+                    from deid.redact.plan import plan_stream
+
+                    plan = plan_stream(options, stream, transcript=transcript)
+                    edits = [*edits, *plan.edits(source.sr, source.frames)]
                 applied, gain = pipeline.process(stream, sink, key=key, scope=scope or f"file:{source.sha256}",
                                                  link=link, block_seconds=block_seconds, edits=edits)
                 if source.peak == 0.0:
@@ -168,4 +219,4 @@ def anonymize_file(
         if exc.path is None:
             raise type(exc)(exc.reason, src) from None
         raise
-    return FileResult(src, dst, source.info, fmt, subtype, applied, gain, sink.size, sink.sha256)
+    return FileResult(src, dst, source.info, fmt, subtype, applied, gain, sink.size, sink.sha256, plan)

@@ -4,6 +4,7 @@ non-personal words are. One Whisper model serves the whole session (loading it i
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -116,8 +117,40 @@ def test_plan_from_asr_and_from_a_sidecar_agree(espeak, transcriber, tmp_path):
     again = plan_file(RedactOptions(), duration=duration, transcript=sidecar_for(audio))
     assert again.spans == plan.spans
     assert "[PHONE]" in plan.redacted_transcript() and "647" not in plan.redacted_transcript()
-    out = plan.edit(sr).apply(y)
+    out = deid.redact(y, sr, plan.spans)
     assert out.shape == y.shape
+
+
+@pytest.mark.slow
+def test_asr_on_a_folder_redacts_what_it_hears(espeak, transcriber, tmp_path):
+    """`anonymize --redact --asr` on a folder: each worker loads the model once, one thread; the
+    phone number said after real corpus speech is not heard in the output."""
+    import soundfile as sf
+    import soxr
+    from conftest import corpus_clips
+    from typer.testing import CliRunner
+
+    from deid.cli import app
+
+    said, sr = speak(PHONE)
+    corpus, csr = sf.read(corpus_clips(1)[0], dtype="float32")
+    y = np.concatenate([corpus, np.zeros(csr // 2, np.float32), soxr.resample(said, sr, csr).astype(np.float32) * 0.5])
+    for rel in ("a/one.flac", "two.flac"):
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / "in" / rel, y, csr)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["anonymize", str(tmp_path / "in"), str(out), "--preset", "light", "--redact", "--asr",
+                                      "--seed", "1", "--workers", "2", "--report", str(tmp_path / "r.jsonl")])
+    assert result.exit_code == 0, result.output
+    before = " ".join(w.text for w in transcriber.words(y, csr))
+    assert "647" in before.replace(" ", "").replace("-", "")
+    for rel in ("a/one.flac", "two.flac"):
+        z, zsr = sf.read(out / rel, dtype="float32")
+        assert z.shape == y.shape
+        after = " ".join(w.text for w in transcriber.words(z, zsr))
+        assert not any(d in after.replace(" ", "").replace("-", "") for d in ("647", "221", "0488")), after
+    lines = (tmp_path / "r.jsonl").read_text().splitlines()
+    assert {json.loads(line)["file"] for line in lines} == {"a/one.flac", "two.flac"}
 
 
 def test_a_missing_sidecar_fails(tmp_path):

