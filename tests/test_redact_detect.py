@@ -318,6 +318,8 @@ def test_everyday_numbers_before_street_words_are_no_address(text: str):
         ("Okafor, that's O K A F O R.", "NAME NAME NAME NAME NAME NAME NAME NAME"),
         # A listed surname that is also a word, capitalised inside a sentence, with no cue.
         ("I had lunch with Miller yesterday.", "I had lunch with NAME yesterday."),
+        ("Hello, David Miller speaking.", "Hello, NAME NAME speaking."),  # a title-cased sentence
+        ("Hello, Miller speaking. How can I help?", "Hello, NAME speaking. How can I help?"),
     ],
 )
 def test_names(text: str, expected: str):
@@ -335,6 +337,8 @@ def test_names(text: str, expected: str):
         "Will you mark the page?",
         "Set A Timer For Fifteen Minutes Please And Turn On The Lights",
         "I'm speaking English at Christmas, on Monday in May.",
+        "Hello, How are you? Hi, This is great. Who is speaking?",
+        "and I live at 87 Birchwood Lane, near Hyde Park",  # a surname that is a street's suffix
     ],
 )
 def test_everyday_words_are_no_names(text: str):

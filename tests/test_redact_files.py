@@ -90,6 +90,32 @@ def test_redact_passes_audio_through_except_in_the_spans(call, tmp_path):
     assert f"{len(spans)} spans redacted" in out
 
 
+def test_a_finding_without_times_is_replaced_between_its_timed_neighbours(call, tmp_path):
+    """WhisperX leaves numbers it cannot align untimed: such a finding is never left audible. It is
+    replaced from the timed word before it to the one after it, or to the end of the file."""
+    src, words = call
+    n = read(src).shape[1]
+    doc = [{"word": w.text} if w.text in ("647-221-0488", "87") else {"word": w.text, "start": w.start, "end": w.end}
+           for w in words]
+    last = {"word": "5550123"}  # the file's last word, untimed: bounded by the end of the file
+    transcript = tmp_path / "call.json"
+    transcript.write_text(json.dumps({"segments": [{"start": 0.0, "end": 14.0, "words": [*doc, last]}]}))
+    out, report = tmp_path / "out.wav", tmp_path / "spans.jsonl"
+    code, said = run("redact", src, out, "--transcript", transcript, "--report", report, "--padding", "0")
+    assert code == 0, said
+    x, y = read(src), read(out)
+    assert y.shape == x.shape
+    spans = [json.loads(line) for line in report.read_text().splitlines()]
+    for i, w in enumerate(words):
+        if w.text in ("647-221-0488", "87"):
+            assert any(s["start"] <= words[i - 1].end and s["end"] >= words[i + 1].start for s in spans), w.text
+    assert any(s["end"] == pytest.approx(n / SR, abs=1e-3) and s["start"] <= words[-1].end for s in spans)
+    for s in spans:
+        part = slice(round(s["start"] * SR) + round(FADE_SECONDS * SR), round(s["end"] * SR) - round(FADE_SECONDS * SR))
+        assert part.stop - part.start > SR // 10
+        assert np.array_equal(y[0, part], Tone(SR)(part.start, part.stop))
+
+
 def test_anonymize_redact_replaces_spans_after_the_chain_in_blocks_across_a_cut(tmp_path, long_file):
     """A span over a block edge is replaced whole, after the voice chain, and the voice outside it
     is what anonymize makes without redaction."""

@@ -72,6 +72,8 @@ class _Finder:
                     i = self._take(j, strong=True, limit=2)
                     continue
             weak = _cue_at(toks, i, vocab.WEAK_NAME_CUES)
+            if weak and i + weak < len(toks) and toks[i + weak].kind == "comma" and self.cased:
+                weak += 1  # "Hello, David Miller speaking": in a cased transcript the capital tells
             if weak and i + weak < len(toks) and self._looks_like_name(toks[i + weak]):
                 i = self._take(i + weak, strong=False, limit=3)
                 continue
@@ -83,7 +85,7 @@ class _Finder:
                 continue
             if t.kind == "alpha" and t.text in vocab.NAME_BEFORE:
                 j = i - 1
-                while j >= 0 and i - j <= 2 and self._looks_like_name(toks[j]):
+                while j >= 0 and i - j <= 2 and (self._looks_like_name(toks[j]) or self._capitalised(toks[j])):
                     j -= 1
                 if j < i - 1:
                     self._add(j + 1, i - 1, "names:cue")
@@ -93,6 +95,7 @@ class _Finder:
                 and t.cap
                 and not _sentence_start(toks, i)
                 and not (i and toks[i - 1].text in _PLACE_BEFORE)
+                and not _in_street_name(toks, i)
                 and self._capitalised_name(t)
             ):
                 i = self._take(i, strong=False, limit=3, detector="names:capitalised", known=True)
@@ -118,6 +121,10 @@ class _Finder:
         if self._looks_like_name(t) and word in self.first:
             return True
         return (word in self.first or word in self.last) and word not in _ALWAYS_CAPITAL
+
+    def _capitalised(self, t: Token) -> bool:
+        """A listed name capitalised in a cased transcript ("Miller speaking"), though an everyday word."""
+        return self.cased and t.cap and t.kind == "alpha" and self._capitalised_name(t)
 
     def _surname(self, t: Token) -> bool:
         """A word after a name that goes on with it, even if it is an everyday word ("David Miller")."""
@@ -221,6 +228,15 @@ def _title_case(toks: list[Token], i: int) -> bool:
         b += 1
     alpha = [t for t in toks[a : b + 1] if t.kind == "alpha"]
     return len(alpha) >= 3 and sum(t.cap for t in alpha) > len(alpha) / 2
+
+
+def _in_street_name(toks: list[Token], i: int) -> bool:
+    """Whether token `i` names a street rather than a person ("87 Birchwood Lane", "Hyde Park"):
+    after a house number, before a capitalised street suffix, or that suffix itself."""
+    def suffix(k: int) -> bool:
+        return 0 <= k < len(toks) and toks[k].cap and toks[k].text in vocab.STREET_SUFFIXES
+
+    return toks[i - 1].is_number or suffix(i + 1) or (suffix(i) and toks[i - 1].cap)
 
 
 def _sentence_start(toks: list[Token], i: int) -> bool:
