@@ -196,6 +196,13 @@ def test_what_follows_a_number_cue_is_redacted_however_it_was_heard(text: str, e
     assert redacted(text) == expected
 
 
+def test_a_phone_number_heard_with_a_digit_too_many_is_still_a_phone():
+    # "six four seven, two two one, oh four eight eight" as tiny.en heard it: no valid number.
+    assert redacted("My phone number is 647221. 04888 thanks, bye", entities={"phone"}) == (
+        "My phone number is PHONE PHONE thanks, bye"
+    )
+
+
 @pytest.mark.parametrize(
     "text",
     ["call me back tomorrow please", "call me when you get home", "you can reach me at the office",

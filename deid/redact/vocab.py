@@ -176,6 +176,8 @@ NUMBER_CUES = {
     ("card", "number"): "id", ("social", "security"): "id", ("security", "number"): "id", ("pin", "is"): "id",
     ("reach", "me"): "phone", ("call", "me"): "phone", ("can", "reach"): "phone", ("text", "me"): "phone",
     ("phone", "is"): "phone", ("mobile", "is"): "phone", ("cell", "is"): "phone", ("extension",): "phone",
+    ("phone", "number"): "phone", ("mobile", "number"): "phone", ("cell", "number"): "phone",
+    ("telephone", "number"): "phone", ("contact", "number"): "phone", ("home", "number"): "phone",
     ("zip", "code"): "address", ("zipcode",): "address", ("postcode",): "address", ("postal", "code"): "address",
 }
 # Words that may sit between a number cue and the number ("call me back on", "my number is").
