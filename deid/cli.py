@@ -199,7 +199,7 @@ AsrOpt = Annotated[
     bool, typer.Option("--asr", rich_help_panel=_R, help="Transcribe with the built-in ASR (Whisper tiny.en; extra [asr]) instead of transcripts.")
 ]
 AsrModelOpt = Annotated[
-    Optional[Path], typer.Option("--asr-model", rich_help_panel=_R, help="CTranslate2 Whisper model directory for --asr.")
+    Optional[Path], typer.Option("--asr-model", rich_help_panel=_R, help="CTranslate2 Whisper model directory to transcribe with (implies --asr).")
 ]
 EntitiesOpt = Annotated[
     Optional[str],
@@ -259,6 +259,11 @@ class RedactArgs:
     transcript_out: bool = False
     report: Path | None = None
 
+    def __post_init__(self) -> None:
+        # A model to transcribe with asks for transcription: `--asr-model DIR` alone means `--asr`.
+        if self.asr_model is not None and self.transcript is None and self.transcripts is None:
+            self.asr = True
+
     def given(self) -> list[str]:
         """The options given besides --redact/--no-redact."""
         return [f"--{f.name.replace('_', '-')}" for f in fields(self) if f.name != "flag" and getattr(self, f.name) not in (None, False)]
@@ -272,8 +277,8 @@ class RedactArgs:
             if given:
                 raise DeidError(f"--no-redact contradicts {given[0]}")
             return None
-        if self.asr and (self.transcript or self.transcripts):
-            raise DeidError("--asr transcribes the audio itself: give it or --transcript/--transcripts, not both")
+        if (self.asr or self.asr_model) and (self.transcript or self.transcripts):
+            raise DeidError("--asr/--asr-model transcribe the audio itself: give them or --transcript/--transcripts, not both")
         values = {
             "entities": self.entities, "terms_file": self.terms, "allow_file": self.allow,
             "signal": self.signal.value if self.signal else None, "padding": self.padding,

@@ -324,6 +324,15 @@ def test_asr_without_the_extra_says_what_to_install(call, tmp_path, monkeypatch)
     assert not (tmp_path / "o.wav").exists() and not (tmp_path / "out").exists()
 
 
+def test_asr_model_alone_asks_for_asr_and_never_with_a_transcript(call, tmp_path):
+    src, words = call
+    code, text = run("redact", src, tmp_path / "o.wav", "--asr-model", tmp_path)
+    assert code == 1 and "not a CTranslate2 Whisper model directory" in text, text  # not "no sidecar"
+    code, text = run("redact", src, tmp_path / "o.wav", "--asr-model", tmp_path, "--transcript", write_csv(tmp_path / "t.csv", words))
+    assert code == 1 and "not both" in text, text
+    assert not (tmp_path / "o.wav").exists()
+
+
 def test_options_are_checked_before_any_work(call, tmp_path):
     src, _ = call
     for args, says in ((("--entities", "phone,ssn"), "unknown entity type 'ssn'"), (("--padding", "-1"), "padding must be within"),
