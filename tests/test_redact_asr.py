@@ -183,3 +183,29 @@ def test_speech_without_words_is_found_for_a_second_pass():
     assert a1 == pytest.approx(3.0 - 0.3, abs=0.05) and b1 == pytest.approx(4.5 + 0.3, abs=0.05)
     assert a2 == pytest.approx(6.0 - 0.3, abs=0.05) and b2 == pytest.approx(8.0 + 0.3, abs=0.05)
     assert unheard_speech(np.zeros(sr, np.float32), []) == []
+
+
+def test_a_window_where_greedy_decoding_looped_is_decoded_again_with_a_beam(monkeypatch):
+    from deid.redact import Word
+    from deid.redact.transcriber import LOOP_BEAM, looped
+
+    loop = "I live at Wednesday, noon," + " and noon," * 40
+    assert looped(loop)
+    assert not looped("Hi, this is Linda Garcia calling about my account. I was born on the 23rd of June, 1981.")
+    assert not looped("five five five")  # too short to tell
+    beams = []
+
+    def decode(self, audio, *, beam_size):
+        beams.append(beam_size)
+        if beam_size == 1:
+            return [("Hello there.", [Word("Hello", 0.0, 0.4)]), (loop, [Word("noon", 1.0, 1.2)] * 40)]
+        return [("I live at 22 Elm Street.", [Word("I", 1.0, 1.1), Word("live", 1.1, 1.3)])]
+
+    monkeypatch.setattr(Transcriber, "_decode", decode)
+    ear = object.__new__(Transcriber)
+    assert [w.text for w in ear._recognise(np.zeros(16000, np.float32))] == ["I", "live"]
+    assert beams == [1, LOOP_BEAM]
+    beams.clear()
+    monkeypatch.setattr(Transcriber, "_decode", lambda self, audio, *, beam_size: beams.append(beam_size) or [("Hello there.", [])])
+    ear._recognise(np.zeros(16000, np.float32))
+    assert beams == [1]  # no loop: greedy only
