@@ -161,8 +161,14 @@ def make_calls(folder: Path, n: int, seed: int) -> list[Path]:
 def file_speed(n: int, repeat: int, seed: int, transcriber: Transcriber) -> None:
     """Redaction at file level, through the engine (`deid.anonymize_file`) and the command line:
     what a given transcript adds to `anonymize` (standard), and `--asr` against real time."""
-    import json
     import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="deid-redaction-bench-") as folder:
+        _file_speed(Path(folder), n, repeat, seed, transcriber)
+
+
+def _file_speed(folder: Path, n: int, repeat: int, seed: int, transcriber: Transcriber) -> None:
+    import json
 
     import soundfile as sf
 
@@ -171,7 +177,6 @@ def file_speed(n: int, repeat: int, seed: int, transcriber: Transcriber) -> None
     sys.path.insert(0, str(REPO / "benchmarks"))
     from _roots import child_cpu, load
 
-    folder = Path(tempfile.mkdtemp(prefix="deid-redaction-bench-"))
     calls = make_calls(folder, n, seed)
     long = folder / "long.flac"  # a long file, in blocks, its spans across block edges
     sf.write(long, np.concatenate([sf.read(c, dtype="float32")[0] for c in calls * 2]), 16000)
