@@ -263,6 +263,13 @@ def main() -> None:
     for e in entities:
         print(f"| {e} | {total['planted'][e]} | {total['heard'][e]} | {total['leaked'][e]} | {unc[e]} |")
     print(f"| **all** | {sum(total['planted'].values())} | {sum(total['heard'].values())} | {sum(total['leaked'].values())} | {sum(unc.values())} |")
+    print("\n| seed | planted | heard | leaked | uncovered | content kept |")
+    print("|---|---|---|---|---|---|")
+    for seed, r in runs.items():
+        res = r["result"]
+        print(f"| {seed} | {sum(res.planted.values())} | {sum(res.heard.values())} | {sum(res.leaked.values())} | "
+              f"{sum(r['uncovered'].values())} | {100 * res.content_kept / max(1, res.content_total):.1f} % "
+              f"({res.content_kept}/{res.content_total}) |")
     kept = [r["result"].content_kept / max(1, r["result"].content_total) for r in runs.values()]
     ct = sum(r["result"].content_total for r in runs.values())
     ck = sum(r["result"].content_kept for r in runs.values())

@@ -235,6 +235,13 @@ def test_emails_and_urls(text: str, entity: str):
     assert entity in entities(text)
 
 
+def test_what_follows_an_email_cue_is_the_address_however_it_was_heard():
+    # "s dot taylor at gmail dot com" as tiny.en heard it: the name is outside the web address.
+    assert redacted("My email is at www .kaylerapte -mail .com. Thanks") == "My email is EMAIL EMAIL EMAIL EMAIL EMAIL Thanks"
+    assert redacted("my email is not working, can you help") == "my email is EMAIL EMAIL EMAIL EMAIL EMAIL"  # the price
+    assert "email" not in entities("I sent an email yesterday. Is it there?")
+
+
 def test_a_spoken_email_covers_its_local_part():
     out = redacted("my email is margaret dot okafor at gmail dot com ok")
     assert out == "my email is EMAIL EMAIL EMAIL EMAIL EMAIL EMAIL EMAIL ok"
