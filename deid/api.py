@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +14,9 @@ from deid.audio import AudioInfo, open_input, open_output, output_format
 from deid.engine import BLOCK_SECONDS, ArrayStream, SpanEdit, one_block
 from deid.errors import AudioError, DeidError
 from deid.keys import Key, resolve_key
-from deid.pipeline import AppliedStep, Pipeline, Result, _as_float, check_audio, check_length
-from deid.presets import DEFAULT, load_preset
+from deid.paths import as_path
+from deid.pipeline import AppliedStep, Pipeline, Result, as_audio, check_audio, check_length, check_options
+from deid.presets import DEFAULT, load_preset, preset_path
 
 __all__ = ["BLOCK_SECONDS", "FileResult", "SpanEdit", "anonymize", "anonymize_file", "speaker_scope"]
 
@@ -75,7 +77,7 @@ def anonymize(
     if options is not None:
         from deid.redact.plan import plan_stream
 
-        audio = _as_float(np.asarray(y))
+        audio = as_audio(y)
         check_audio(audio, sr)
         plan = plan_stream(options, ArrayStream(np.atleast_2d(audio), sr), transcript=transcript)
         edits = [*edits, *plan.edits(sr, audio.shape[-1])]
@@ -161,7 +163,10 @@ def anonymize_file(
     Parameters
     ----------
     src, dst : str or Path
-        Input and output. ``dst`` must not be ``src``; the input is never modified.
+        Input and output. ``src`` passes the input check of every command
+        (:func:`deid.audio.open_input`); ``dst`` the write rule of every command
+        (:func:`deid.paths.check_writes`): it is never the input, the key file or the preset
+        file, a folder, or an existing read-only file. The input is never modified.
     preset, key, seed, link
         As for :func:`anonymize`.
     speaker : str, optional
@@ -184,18 +189,24 @@ def anonymize_file(
         whole, before the chain runs), the spans replaced in the output after the chain. A file
         whose words cannot be had or placed in time fails; it is never written unredacted.
     """
-    src, dst = Path(src), Path(dst)
+    src, dst = as_path(src, "the input"), as_path(dst, "the output")
+    check_options(scope=scope, link=link, edits=edits, block_seconds=block_seconds)
+    for name, value in (("speaker", speaker), ("format", format)):
+        if value is not None and not isinstance(value, str):
+            raise DeidError(f"{name} must be a str, not {type(value).__name__}")
     pipeline = load_preset(preset)
     options = _redaction(redact, pipeline)
     plan = None
     key = resolve_key(key, seed=seed)
     if scope is None and link == "speaker":
         scope = speaker_scope(speaker, src)
+    reads = {"the input": src, "the key file": key.path,
+             "the preset": preset_path(preset) if isinstance(preset, (str, os.PathLike)) else None}
     try:
         with open_input(src, hash=scope is None) as source:
             fmt, subtype = output_format(source.info, format, suffix=dst.suffix)
             with open_output(dst, sr=source.sr, channels=source.channels, format=fmt, subtype=subtype,
-                             inputs=(src, *_files(transcript))) as sink:
+                             reads={**reads, **{"the transcript": t for t in _files(transcript)}}) as sink:
                 if one_block(source.frames, source.sr, block_seconds):
                     samples = source.load()
                     check_audio(samples, source.sr)

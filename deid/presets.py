@@ -12,6 +12,7 @@ as ``deid/_presets``.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -60,6 +61,8 @@ def load_preset(name_or_path: str | Path | Pipeline) -> Pipeline:
 
     if isinstance(name_or_path, Pipeline):
         return name_or_path
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise PresetError(f"a preset is a name, a path or a deid.Pipeline, not {type(name_or_path).__name__}")
     path = preset_path(name_or_path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -35,8 +35,8 @@ def signal() -> np.ndarray:
 
 
 def test_every_family_is_registered() -> None:
-    assert set(REGISTRY) == {"bandlimit", "formant", "loudness", "mcadams", "noise", "pitch", "pseudovoice", "shift",
-                             "vtln"}
+    assert set(REGISTRY) == {"bandlimit", "drift", "formant", "loudness", "mcadams", "noise", "pitch", "pseudovoice",
+                             "shift", "vtln"}
 
 
 @pytest.mark.parametrize("name", sorted(CHAINS))

@@ -159,9 +159,12 @@ def test_strong_transform_raises_the_eer(identity_report, pitch_report):
 
 
 @needs_corpus
-def test_trained_attacker_beats_lazy_on_a_fixed_transform(pitch_report):
+def test_trained_attacker_learns_a_fixed_transform(pitch_report):
+    # The back-end learns the mapping the ignorant attacker cannot undo. It is not compared with
+    # the lazy attacker here: with 8 training speakers per fold its EER on this transform moved
+    # from 5 to 32 % over six shuffles of the folds, around the lazy attacker's 9 %.
     a = pitch_report.attacks
-    assert a["trained"].eer < a["lazy"].eer
+    assert a["trained"].eer < a["ignorant"].eer / 2
 
 
 @needs_corpus
@@ -202,6 +205,8 @@ def test_report_writes_json_and_png(tmp_path, identity_report, pitch_report):
     data = json.loads((tmp_path / "r.json").read_text())
     assert [d["name"] for d in data] == ["identity", "pitch+5"]
     assert set(data[1]["attackers"]) == {"original", "ignorant", "lazy", "trained"}
+    assert set(data[1]["quality"]) == {"sig", "bak", "ovrl", "p808"}
+    assert data[0]["quality"]["ovrl"]["change"] == 0.0
     write_plot(pitch_report, tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert markdown_table([pitch_report]).count("\n") == 2
@@ -218,14 +223,28 @@ def test_cli_evaluate_writes_table_json_and_plot(tmp_path):
     table.write_text("path,speaker\n" + "".join(f"{c.path},{c.speaker}\n" for c in clips))
     result = CliRunner().invoke(
         app,
-        ["evaluate", "--csv", str(table), "--preset", "fast", "--no-asr", "--folds", "2",
+        ["evaluate", "--csv", str(table), "--preset", "fast", "--no-asr", "--folds", "2", "--retrain-minutes", "0",
          "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")],
     )
     assert result.exit_code == 0, result.output
     assert "lazy-informed" in result.output
+    assert "DNSMOS OVRL" in result.output
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["name"] == "fast" and data["attackers"]["ignorant"]["eer"] > data["attackers"]["original"]["eer"]
     assert (tmp_path / "r.png").stat().st_size > 10_000
+
+
+@needs_corpus
+def test_cli_evaluate_refuses_to_retrain_on_too_few_speakers(tmp_path):
+    from typer.testing import CliRunner
+
+    from deid.cli import app
+
+    table = tmp_path / "clips.csv"
+    table.write_text("path,speaker\n" + "".join(f"{c.path},{c.speaker}\n" for c in subset(4, clips_per_speaker=2)))
+    result = CliRunner().invoke(app, ["evaluate", "--csv", str(table), "--no-asr", "--folds", "2"])
+    assert result.exit_code == 1
+    assert "at least 6 training speakers" in result.output and "Traceback" not in result.output
 
 
 def test_cli_evaluate_needs_folder_or_table():

@@ -291,6 +291,45 @@ def test_pitch_shift_on_clips_with_mains_hum(corpus):
     assert np.mean(np.abs(with_notch)) < np.mean(np.abs(without)), (np.round(with_notch, 2), np.round(without, 2))
 
 
+def _onsets(y: np.ndarray, sr: int) -> np.ndarray:
+    """Times (s) where the envelope (1-ms steps, over 10 ms: more than a period) rises through half its maximum."""
+    hop = sr // 1000
+    power = np.mean(y[: len(y) // hop * hop].reshape(-1, hop) ** 2, axis=1)
+    level = np.convolve(power, np.ones(10) / 10, mode="same")
+    above = level > 0.5 * level.max()
+    return (np.flatnonzero(above[1:] & ~above[:-1]) + 1) / 1000.0
+
+
+def test_psola_time_map_moves_each_event_by_the_map_and_keeps_length_and_pitch():
+    """Harmonic bursts every 0.5 s; the map reads the input 40 ms ahead between 1 and 3 s."""
+    from deid.transforms import world
+    from deid.transforms.psola import psola
+
+    sr = 16000
+    t = np.arange(4 * sr) / sr
+    tone = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 11))
+    gate = np.clip(np.minimum(t % 0.5, 0.25 - t % 0.5) / 0.003, 0.0, 1.0)
+    y = (0.1 * tone * gate).astype(np.float32)
+    f0 = np.full(len(y) // 160 + 1, 150.0)
+    frames = np.arange(len(y) // 160 + 2) * 0.01
+    shift = 0.04 * np.clip(np.minimum(frames - 0.5, 3.5 - frames) / 0.5, 0.0, 1.0)
+    timing = np.minimum((frames + shift) * sr, len(y))
+
+    plain = psola(y, sr=sr, f0=f0)
+    moved = psola(y, sr=sr, f0=f0, timing=timing)
+    assert len(moved) == len(y)
+    before, after, kept = _onsets(y, sr), _onsets(moved, sr), _onsets(plain, sr)
+    assert len(before) == len(after) == len(kept) == 8
+    # An event at input time T is heard at the output time t the map reads T from.
+    expected = np.interp(before, timing / sr, frames)
+    assert np.sum(np.abs(expected - before) > 0.035) >= 4
+    # One period of 150 Hz is 6.7 ms: a grain lands within one period of where the map asks.
+    assert np.max(np.abs(after - expected)) <= 0.007, np.round(after - expected, 4)
+    assert np.max(np.abs(kept - before)) <= 0.007, np.round(kept - before, 4)
+    pitch = world.estimate_f0(moved, sr=sr, hum=None)
+    assert abs(12 * np.log2(np.median(pitch[pitch > 0]) / 150.0)) < 0.2
+
+
 @pytest.mark.parametrize("hum", [50.13, 59.87])
 def test_hum_frequency_is_found_to_a_few_hundredths_of_a_hertz(hum):
     """A notch of Q 30 placed 0.1 Hz off the hum takes only 20 dB off it: the frequency must be exact."""

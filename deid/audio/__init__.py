@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from deid.audio.formats import AUDIO_EXTENSIONS, EXTENSIONS, FORMATS, OPUS_RATES, AudioInfo, extension, output_format
-from deid.audio.sink import FileSink, open_output, same_file, write_audio
+from deid.audio.sink import FileSink, open_output, write_audio
 from deid.audio.source import Source, open_input
 
 __all__ = ["AUDIO_EXTENSIONS", "EXTENSIONS", "FORMATS", "OPUS_RATES", "Audio", "AudioInfo", "FileSink", "Source",
-           "extension", "open_input", "open_output", "output_format", "read_audio", "read_info", "same_file",
-           "write_audio"]
+           "extension", "open_input", "open_output", "output_format", "read_audio", "read_info", "write_audio"]
 
 
 @dataclass
@@ -40,7 +39,16 @@ class Audio:
 
 
 def read_info(path: str | Path) -> AudioInfo:
-    """Container, sample format, rate, channels and length of an audio file, from its header."""
+    """Container, sample format, rate, channels and length of an audio file, from its header.
+
+    The file passes every check :func:`open_input` makes (the one input check of every command),
+    and no sample is decoded.
+
+    Raises
+    ------
+    AudioError
+        With a one-line reason naming the file (see :func:`open_input`).
+    """
     with open_input(path, hash=False) as source:
         return source.info
 

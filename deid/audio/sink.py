@@ -20,6 +20,7 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +28,7 @@ import numpy as np
 
 from deid.audio.formats import check_format
 from deid.errors import AudioError, DeidError
-
-
-def same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name the same file (including through links)."""
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return b.exists() and a.samefile(b)
-    except OSError:
-        return False
+from deid.paths import check_writes
 
 
 class _SndfileEncoder:
@@ -102,11 +94,8 @@ class FileSink:
         finally:
             self._encoded.close()
         try:
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            tmp.publish()
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             raise AudioError(f"cannot write: {exc.strerror or exc}", self.path) from None
         _fsync_dir(self.path.parent)
 
@@ -128,7 +117,7 @@ class FileSink:
 
 
 def open_output(path: str | Path, *, sr: int, channels: int, format: str, subtype: str,
-                inputs: tuple[Path, ...] = ()) -> FileSink:
+                reads: Mapping[str, str | os.PathLike[str] | None] | None = None) -> FileSink:
     """Check an output before any work, and open its sink.
 
     Parameters
@@ -139,25 +128,23 @@ def open_output(path: str | Path, *, sr: int, channels: int, format: str, subtyp
         What will be written.
     format, subtype : str
         soundfile format and subtype (see :func:`deid.audio.output_format`).
-    inputs : tuple of Path
-        Files the output must not be (the input, the key file, the preset file).
+    reads : mapping of label to path, optional
+        Files the run reads, which the output must not be (``{"the input": ..., "the key file":
+        ..., "the preset": ...}``); see :func:`deid.paths.check_writes`.
 
     Raises
     ------
     DeidError
-        When the output is an input, its folder is missing or unwritable, or it is a folder.
+        When the output breaks the write rule (it is a file the run reads, a folder, or an
+        existing read-only file), or its folder is missing or unwritable.
     AudioError
         When the format cannot hold this audio (e.g. Opus at 44.1 kHz).
     """
     path = Path(path)
-    for other in inputs:
-        if same_file(other, path):
-            raise DeidError("output is the input file; deid never overwrites an input", path)
+    check_writes({"the output": path}, reads=reads)
     folder = path.parent
     if not folder.is_dir():
         raise DeidError("output folder does not exist", folder)
-    if path.is_dir():
-        raise AudioError("is a folder; give an output file name", path)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise AudioError("cannot write into its folder: permission denied", path)
     check_format(path, sr, format=format, subtype=subtype)

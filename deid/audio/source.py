@@ -10,15 +10,18 @@ while they are read, and then gives its audio as float32 ``(channels, n)`` at an
   anonymous temporary file in the system temp folder (unlinked at creation, so never visible and
   gone when the process ends, even by a kill) and is read back from there.
 
-Checks, and where they happen: the file itself (missing, a folder, empty, unreadable) and its
-header (not audio, unsupported, a WAV or AIFF whose audio chunk is shorter than it declares) in
-:func:`open_input`, before anything is decoded; the samples (NaN or infinite, audio that ends
-before the header says) whenever they are read. Hostile-input checks belong in
-:func:`_check_file` and :func:`_check_header`.
+Checks, and where they happen, for every command and mode alike: in :func:`open_input`, before
+anything is decoded, the file itself (missing, a folder, empty, unreadable:
+:func:`_check_file`), its structure as deid's own parser reads it (not audio, unsupported,
+corrupt, cut or lying about its length, a second audio stream: :func:`_check_structure`) and
+its header as the decoder reads it (no channels, no samples, a rate below the floor:
+:func:`_check_header`); the samples (NaN or infinite, audio that ends before the header says)
+whenever they are read. Hostile-input checks belong in those three functions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -33,6 +36,7 @@ import numpy as np
 
 from deid.audio.formats import AudioInfo
 from deid.errors import AudioError, DeidError
+from deid.paths import as_path, read_failure
 
 #: Bytes read at once when the hash has to catch up with a reader that jumped ahead.
 _CHUNK = 1 << 20
@@ -144,6 +148,8 @@ class Source:
         self.path, self.info, self._reader = path, info, reader
         self.peak = 0.0
         self._exact = False
+        #: The file's regions as the input check parsed them (:mod:`deid.metadata.layout`).
+        self.regions: list[Any] = []
 
     @property
     def sr(self) -> int:
@@ -168,6 +174,13 @@ class Source:
         if self._reader._digest is None:
             raise DeidError("the input was opened without hashing", self.path)
         return self._reader.hexdigest()
+
+    @contextlib.contextmanager
+    def mapped(self) -> Iterator[mmap.mmap]:
+        """The file's bytes, mapped read-only from the descriptor the checks read (the file
+        :attr:`regions` describe, even if its name has since been given to another)."""
+        with mmap.mmap(self._reader.fd, 0, access=mmap.ACCESS_READ) as buf:
+            yield buf
 
     def read(self, a: int, b: int) -> np.ndarray:
         """float32 ``(channels, b - a)`` of frames ``[a, b)``."""
@@ -333,6 +346,9 @@ class ForwardSource(Source):
 def open_input(path: str | Path, *, hash: bool = True) -> Source:
     """Open an input for reading: every check that needs no decoding, then the header.
 
+    This is the one input check of every command and mode (anonymize, strip, inspect; a file or
+    a folder): what it refuses, none of them reads.
+
     Parameters
     ----------
     path : str or Path
@@ -345,22 +361,25 @@ def open_input(path: str | Path, *, hash: bool = True) -> Source:
     ------
     AudioError
         With a one-line reason naming the file: missing, a folder, empty, unreadable, not audio,
-        unsupported, or truncated according to its header.
+        unsupported, corrupt, cut or lying about its length (from its structure), holding a
+        second audio stream, or with a header no recording has (no channels, no samples, a
+        rate below :data:`deid.defaults.MIN_SAMPLE_RATE`).
     """
-    path = Path(path)
+    path = as_path(path, "the input")
     size = _check_file(path)
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
-        raise AudioError(f"cannot read: {exc.strerror or exc}", path) from None
+        raise AudioError(read_failure(exc), path) from None
     try:
         reader = _Reader(fd, size, digest=hashlib.sha256() if hash else None)
-        if os.pread(fd, 8, 0)[4:8] == b"ftyp":
+        regions = _check_structure(path, fd)
+        if regions[0].kind == "mp4":
             source: Source = _open_av(path, reader)
         else:
             source = _open_sndfile(path, reader)
-        _check_header(source, fd)
-        _check_one_stream(source)
+        source.regions = regions
+        _check_header(source)
         return source
     except BaseException:
         os.close(fd)
@@ -374,7 +393,7 @@ def _check_file(path: Path) -> int:
     except FileNotFoundError:
         raise AudioError("no such file", path) from None
     except OSError as exc:
-        raise AudioError(f"cannot read: {exc.strerror}", path) from None
+        raise AudioError(read_failure(exc), path) from None
     if path.is_dir():
         raise AudioError("is a folder, not an audio file", path)
     if stat.st_size == 0:
@@ -382,29 +401,32 @@ def _check_file(path: Path) -> int:
     return stat.st_size
 
 
-def _check_header(source: Source, fd: int) -> None:
-    """Refuse a file whose header says more audio than the file holds (an interrupted copy or
-    recording), from the header and the file size alone."""
-    if source.info.format not in ("WAV", "WAVEX", "AIFF"):
-        return
-    from deid.metadata import declared_audio
+def _check_structure(path: Path, fd: int) -> list[Any]:
+    """The file's regions, read by deid's own parser, which refuses (before any decoder sees the
+    file) a container it does not know, a first stream that is corrupt, cut or lies about its
+    length, and a second audio stream (see :func:`deid.metadata.check_regions`)."""
+    from deid.metadata import check_regions
 
     with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
         try:
-            extent = declared_audio(buf)
-        except DeidError:
-            return
-    if extent is not None and extent[1] < extent[0]:
-        raise AudioError(f"truncated: the header declares {extent[0]} bytes of audio, the file holds {extent[1]}",
-                         source.path)
+            return check_regions(buf)
+        except AudioError as exc:
+            raise AudioError(exc.reason, path) from None
 
 
-def _check_one_stream(source: Source) -> None:
-    """Refuse a file that holds more audio after its first stream (files joined with ``cat``, a
-    chained Ogg): decoders play only the first, so the rest would be dropped without a word."""
-    from deid.metadata import require_one_stream
+def _check_header(source: Source) -> None:
+    """Refuse a header no recording has, as the decoder reads it: no channels, a rate below the
+    floor, or (where the header's length is exact) no samples at all."""
+    from deid.defaults import MIN_SAMPLE_RATE
 
-    require_one_stream(source.path)
+    info = source.info
+    if info.channels < 1:
+        raise AudioError(f"has {info.channels} channels", source.path)
+    if info.samplerate < MIN_SAMPLE_RATE:
+        raise AudioError(f"its sample rate is {info.samplerate} Hz; deid reads speech sampled at {MIN_SAMPLE_RATE} Hz "
+                         "(telephone quality) or more", source.path)
+    if source.exact and info.frames == 0:
+        raise AudioError("holds no audio samples", source.path)
 
 
 def _open_sndfile(path: Path, reader: _Reader) -> SndfileSource:
@@ -445,7 +467,9 @@ def _open_av(path: Path, reader: _Reader) -> ForwardSource:
 
 
 def _decode_reason(exc: Exception) -> str:
-    text = str(exc).split("\n")[0]
+    # libsndfile's own words: str() adds "Error opening <the object read>", which names a
+    # Python object (or a stand-in for a file in a store), and the error names the file already.
+    text = (getattr(exc, "error_string", None) or str(exc)).split("\n")[0]
     lowered = text.lower()
     if "unknown format" in lowered or "format not recognised" in lowered or "not a regular file" in lowered:
         return "not a recognised audio file (unsupported format or corrupt header)"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from deid.batch.manifest import Record, is_current, keyed_id, sha256_file, write_record
+from deid.batch.storage import Folder, LocalFolder, open_folder, staged_input
 from deid.errors import DeidError
 from deid.keys import Key
 from deid.pipeline import Pipeline
@@ -32,13 +33,14 @@ class Config:
         Transform the voice (which also drops metadata), only strip metadata, or only redact
         spoken personal data (the audio otherwise passed through, metadata dropped).
     out_root : str
-        The output folder, as the workers see it.
+        The output folder, as the workers see it: a path, or a store URL.
     pipeline : Pipeline, optional
         The preset (``anonymize`` only).
     preset_id : str
         SHA-256 of the preset's TOML form: what "the same preset" means for resume.
-    key : Key, optional
-        The secret key; None for ``strip`` without ``--rename hashed``.
+    key : Key
+        The key of the run (``anonymize``), or the key the records are made with (``strip``: the
+        run's, or the output folder's own records key when the run has no lasting one).
     link : str
         ``file``, ``speaker`` or ``channel``.
     format : str, optional
@@ -123,7 +125,7 @@ class Redaction:
 
 @dataclass(frozen=True)
 class Task:
-    """One file: its path relative to the input folder, its full path, its output path."""
+    """One file: its path relative to the input folder, its full path (or URL in a store), its output path."""
 
     rel: str
     src: str
@@ -165,44 +167,60 @@ def process(task: Task, config: Config) -> Outcome:
 
 
 def _process(task: Task, config: Config) -> Outcome:
-    src, out_root = Path(task.src), Path(config.out_root)
-    dst = out_root / task.output
-    _, input_sha = sha256_file(src)
+    # The edges of a store: the input is staged in an anonymous local file (hashed as it is
+    # copied), the output written to a local staging file and uploaded when complete; for local
+    # folders both are the files themselves (deid.batch.storage).
+    out = open_folder(config.out_root)
+    with staged_input(task.src) as (src, input_sha):
+        return _made(task, config, out, src, input_sha)
+
+
+def _made(task: Task, config: Config, out: Folder, src: Path, input_sha: str) -> Outcome:
+    """The output of ``task`` from the local input ``src``, or CURRENT if it is already there."""
     if config.link == "speaker" and config.mode == "anonymize":
         from deid.api import speaker_scope
 
-        scope = speaker_scope(task.speaker, src)
+        scope = speaker_scope(task.speaker, task.src)
     else:
         scope = f"file:{input_sha}"
-    # Redacted outputs are not the input's bytes: their records are keyed as anonymized ones are.
-    manifest_key = config.key if config.mode != "strip" else None
     sidecar, redact_id = config.redaction.sidecar(task.rel) if config.redaction is not None else (None, "")
     wanted = Record(
         output=task.output,
         mode=config.mode,
-        input_id=keyed_id(manifest_key, "input", input_sha),
+        input_id=keyed_id(config.key, "input", input_sha),
         preset_id=config.preset_id,
-        key_id=keyed_id(manifest_key, "key", "fingerprint") if manifest_key else "",
-        scope_id=keyed_id(manifest_key, "scope", scope) if config.mode == "anonymize" else "",
+        key_id=keyed_id(config.key, "key", "fingerprint"),
+        scope_id=keyed_id(config.key, "scope", scope) if config.mode == "anonymize" else "",
         link=config.link if config.mode == "anonymize" else "",
         format=config.format or "",
         size=0,
         sha256="",
-        redact_id=keyed_id(manifest_key, "redact", redact_id) if redact_id else "",
+        redact_id=keyed_id(config.key, "redact", redact_id) if redact_id else "",
     )
-    if not config.force and is_current(out_root, wanted):
-        _set_mtime(dst, config)
+    if not config.force and is_current(out, wanted):
+        if isinstance(out, LocalFolder):
+            _set_mtime(out.member(task.output), config)
         return Outcome(task.rel, task.output, CURRENT)
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    with out.output(task.output) as dst:
+        seconds, size, sha, audit, spans = _write(config, src, dst, scope, task.rel, sidecar)
+    write_record(out, replace(wanted, size=size, sha256=sha, tag=out.tag(task.output)))
+    if audit is not None:
+        audit = {"input": task.rel, "input_sha256": input_sha, "output": task.output, **audit}
+    return Outcome(task.rel, task.output, OK, seconds=seconds, audit=audit, report=spans)
+
+
+def _write(config: Config, src: Path, dst: Path, scope: str, rel: str,
+           sidecar: Path | None) -> tuple[float, int, str, dict[str, Any] | None, tuple[str, ...]]:
+    """Make ``dst`` from ``src`` (local paths) under the key ``scope``, redacted with the words of
+    ``sidecar`` where the run redacts; returns its seconds, size, SHA-256, audit and report lines."""
     audit: dict[str, Any] | None = None
     spans: tuple[str, ...] = ()
     if config.mode == "strip":
-        from deid.audio import read_info
         from deid.metadata import strip_file
 
-        seconds = read_info(src).seconds
         report = strip_file(src, dst)
+        seconds = report.seconds
         size, sha = sha256_file(dst)
         if config.audit:
             audit = {"dropped": list(report.dropped)}
@@ -223,17 +241,14 @@ def _process(task: Task, config: Config) -> Outcome:
             audit = {"applied": [a.as_dict() for a in result.applied], "gain": result.gain}
         plan = result.redaction
         if plan is not None:
-            spans = tuple(plan.report_lines(task.rel))
+            spans = tuple(plan.report_lines(rel))
             if redaction.transcript_out:
                 from deid.batch.manifest import write_text_atomic
 
                 write_text_atomic(dst.with_suffix(plan.suffix), plan.redacted_transcript(),
                                   mtime=NEUTRAL_MTIME if config.neutral_mtime else None)
     _set_mtime(dst, config)
-    write_record(out_root, replace(wanted, size=size, sha256=sha))
-    if audit is not None:
-        audit = {"input": task.rel, "input_sha256": input_sha, "output": task.output, **audit}
-    return Outcome(task.rel, task.output, OK, seconds=seconds, audit=audit, report=spans)
+    return seconds, size, sha, audit, spans
 
 
 _limits: list[object] = []

@@ -8,6 +8,7 @@ speaker; a non-target trial pairs clips of two speakers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -194,6 +195,44 @@ def fit_backend(train: list[np.ndarray], speakers: np.ndarray, *, folds: int = 3
     return backends(n_speakers, x.shape[1])[best].fit(x, y)
 
 
+def fold_attacks(
+    speakers: np.ndarray,
+    folds: int,
+    score: Callable[[np.ndarray, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]],
+    *,
+    seed: int | None = None,
+) -> dict[str, AttackResult]:
+    """Cross-validate attackers that learn from other speakers, pooling their trials over speaker folds.
+
+    The speakers are split into `folds` disjoint groups. For each group, ``score(train_idx,
+    test_idx)`` learns from the clips ``train_idx`` (all other speakers) and returns, for each
+    attacker it names, the enrolment and test embeddings of the clips ``test_idx``. Scores are
+    pooled over the groups, so every speaker is tested once, by attackers that never saw them.
+    Identification is among the speakers of a fold. With a `seed`, the speakers are shuffled
+    into folds by it (else the folds follow the speakers' order), so that repeated evaluations
+    also measure how much the folds move the figures.
+    """
+    trials: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    correct: dict[str, float] = {}
+    chance: dict[str, float] = {}
+    splitter = GroupKFold(n_splits=folds) if seed is None else GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_idx, test_idx in splitter.split(speakers, groups=speakers):
+        for name, (e, t) in score(train_idx, test_idx).items():
+            target, nontarget = verification_trials(e, t, speakers[test_idx])
+            trials.setdefault(name, ([], []))
+            trials[name][0].append(target)
+            trials[name][1].append(nontarget)
+            accuracy, guess = identification_accuracy(e, t, speakers[test_idx])
+            correct[name] = correct.get(name, 0.0) + accuracy * test_idx.size
+            chance[name] = chance.get(name, 0.0) + guess * test_idx.size
+    n = speakers.size
+    out = {}
+    for name, (targets, nontargets) in trials.items():
+        target, nontarget = np.concatenate(targets), np.concatenate(nontargets)
+        out[name] = AttackResult(equal_error_rate(target, nontarget), correct[name] / n, chance[name] / n, target, nontarget)
+    return out
+
+
 def trained_attack(
     enrol: np.ndarray,
     test: np.ndarray,
@@ -201,13 +240,13 @@ def trained_attack(
     speakers: np.ndarray,
     *,
     folds: int = 5,
+    seed: int | None = None,
 ) -> AttackResult:
     """An attacker with a back-end fitted on anonymized speech of other speakers.
 
-    The speakers are split into `folds` disjoint groups. For each group, a back-end is
-    chosen and fitted (`fit_backend`) on every training run of the clips of all other speakers, then scores the
-    group's enrol/test trials. Scores are pooled over the groups, so every speaker is
-    tested once and no back-end ever saw the speakers it scores.
+    For each of `folds` speaker folds (`fold_attacks`), a back-end is chosen and fitted
+    (`fit_backend`) on every training run of the clips of all other speakers, then scores the
+    fold's enrol/test trials.
 
     Parameters
     ----------
@@ -218,18 +257,12 @@ def trained_attack(
     speakers : np.ndarray, shape (n_clips,)
     folds : int
         Number of speaker folds (at least 2).
+    seed : int, optional
+        Shuffles the speakers into folds (see `fold_attacks`).
     """
-    targets, nontargets = [], []
-    correct = chance = 0.0
-    for train_idx, test_idx in GroupKFold(n_splits=folds).split(enrol, groups=speakers):
+
+    def score(train_idx: np.ndarray, test_idx: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         backend = fit_backend([run[train_idx] for run in train], speakers[train_idx])
-        e, t, s = backend.transform(enrol[test_idx]), backend.transform(test[test_idx]), speakers[test_idx]
-        target, nontarget = verification_trials(e, t, s)
-        targets.append(target)
-        nontargets.append(nontarget)
-        accuracy, guess = identification_accuracy(e, t, s)
-        correct += accuracy * test_idx.size
-        chance += guess * test_idx.size
-    target, nontarget = np.concatenate(targets), np.concatenate(nontargets)
-    n = speakers.size
-    return AttackResult(equal_error_rate(target, nontarget), correct / n, chance / n, target, nontarget)
+        return {"trained": (backend.transform(enrol[test_idx]), backend.transform(test[test_idx]))}
+
+    return fold_attacks(speakers, folds, score, seed=seed)["trained"]

@@ -10,14 +10,16 @@ bandlimit   telephone-like pass band
 loudness    integrated loudness normalisation (LUFS)
 pseudovoice F0 statistics and long-term envelope normalised to a keyed pseudo-voice (WORLD or PSOLA)
 shift       pitch and formants together (resampling, duration restored by WSOLA)
+drift       formant ratio, envelope shape and per-frame tilt moving slowly over absolute time
 =========== ===========================================================================
 """
 
 from __future__ import annotations
 
-from deid.transforms import bandlimit, formant, loudness, mcadams, noise, pitch, pseudovoice, shift, vtln
+from deid.transforms import bandlimit, drift, formant, loudness, mcadams, noise, pitch, pseudovoice, shift, vtln
 from deid.transforms.bandlimit import Bandlimit
 from deid.transforms.base import REGISTRY, Transform, create, register
+from deid.transforms.drift import Drift
 from deid.transforms.formant import Formant
 from deid.transforms.loudness import Loudness
 from deid.transforms.mcadams import McAdams
@@ -30,6 +32,7 @@ from deid.transforms.vtln import Vtln
 __all__ = [
     "REGISTRY",
     "Bandlimit",
+    "Drift",
     "Formant",
     "Loudness",
     "McAdams",
@@ -41,6 +44,7 @@ __all__ = [
     "Vtln",
     "bandlimit",
     "create",
+    "drift",
     "formant",
     "loudness",
     "mcadams",

@@ -15,6 +15,7 @@ input frequency the envelope is taken: ``f / ratio`` for a formant shift by ``ra
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,11 +78,37 @@ def warp_envelope(y: np.ndarray, *, sr: int, mapping: Mapping) -> np.ndarray:
     mapping : callable
         ``source(f)`` for output frequencies ``f`` in Hz (see :func:`linear`, :func:`bilinear`).
     """
+    return reweight(y, sr=sr, log_gain=lambda frames: warp_spectra(frames.env, frames.freqs, mapping) - frames.env)
+
+
+@dataclass
+class Frames:
+    """Short-time frames of a signal, as :func:`reweight` hands them to its gain function.
+
+    ``spec`` (frames, bins) is the complex spectrum of each Hann-windowed frame, ``env`` its
+    cepstrally smoothed log-magnitude envelope (natural log), ``freqs`` the bins' frequencies in
+    Hz and ``times`` the time of each frame's centre in seconds from ``start``.
+    """
+
+    spec: np.ndarray
+    env: np.ndarray
+    freqs: np.ndarray
+    times: np.ndarray
+
+
+def reweight(
+    y: np.ndarray, *, sr: int, log_gain: Callable[[Frames], np.ndarray], start: int = 0
+) -> np.ndarray:
+    """Multiply each short-time frame of ``y`` by ``exp(log_gain(frames))`` and overlap-add.
+
+    Frames of `FRAME_SECONDS` (a power of two in samples) at a quarter-frame hop; `start` is the
+    absolute index of ``y[0]``, from which the frames' ``times`` count.
+    """
     n_fft = 1 << int(np.ceil(np.log2(FRAME_SECONDS * sr)))
     hop = n_fft // 4
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
     pad = n_fft
-    x = np.pad(y.astype(np.float32), (pad, pad + hop))
+    x = np.pad(np.asarray(y, dtype=np.float32), (pad, pad + hop))
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * window
     spec = np.fft.rfft(frames, axis=-1)
 
@@ -92,7 +119,8 @@ def warp_envelope(y: np.ndarray, *, sr: int, mapping: Mapping) -> np.ndarray:
     env = np.fft.rfft(ceps, n=n_fft, axis=-1).real
 
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    gain = np.exp(warp_spectra(env, freqs, mapping) - env).astype(np.float32)
+    times = (start - pad + np.arange(len(frames)) * hop + n_fft / 2) / sr
+    gain = np.exp(log_gain(Frames(spec, env, freqs, times))).astype(np.float32)
     frames_out = np.fft.irfft(spec * gain, n=n_fft, axis=-1).astype(np.float32) * window
 
     # Overlap-add of four interleaved runs of back-to-back frames. A periodic Hann window used for

@@ -78,8 +78,12 @@ WINDOW_TABLE = 0.5 + 0.5 * np.cos(np.pi * np.linspace(0.0, 1.0, 4097))
 
 
 @njit(cache=True)
-def _overlap_add(y, marks, periods, f0, factor, frames_per_sample, ratio, n_out, table):  # pragma: no cover - compiled
-    """Grains around ``marks`` laid down at the new period (``factor`` per F0 frame, over ``ratio``)."""
+def _overlap_add(y, marks, periods, f0, factor, frames_per_sample, ratio, n_out, table, timing, timing_hop):  # pragma: no cover - compiled
+    """Grains around ``marks`` laid down at the new period (``factor`` per F0 frame, over ``ratio``).
+
+    The grain laid at output sample ``ts`` is the one nearest ``ts * len(y) / n_out`` or, when
+    ``timing`` is not empty, nearest its value interpolated at ``ts / timing_hop``.
+    """
     n = y.shape[0]
     out = np.zeros(n_out, dtype=np.float32)
     wsum = np.zeros(n_out, dtype=np.float32)
@@ -89,7 +93,12 @@ def _overlap_add(y, marks, periods, f0, factor, frames_per_sample, ratio, n_out,
     ts = marks[0] / stretch if marks.shape[0] > 0 else 0.0
     while ts < n_out and marks.shape[0] > 0:
         t_int = int(ts)
-        ta = ts * stretch
+        if timing.shape[0] > 1:
+            pos = ts / timing_hop
+            i = min(int(pos), timing.shape[0] - 2)
+            ta = timing[i] + (pos - i) * (timing[i + 1] - timing[i])
+        else:
+            ta = ts * stretch
         while k + 1 < marks.shape[0] and abs(marks[k + 1] - ta) <= abs(marks[k] - ta):
             k += 1
         period = periods[k]
@@ -124,6 +133,7 @@ def psola(
     ratio: float = 1.0,
     f0: np.ndarray | None = None,
     frame_period: float = 10.0,
+    timing: np.ndarray | None = None,
 ) -> np.ndarray:
     """Scale the F0 of ``y`` by ``factor`` and its formants by ``ratio``, keeping its duration.
 
@@ -143,6 +153,10 @@ def psola(
         :func:`deid.transforms.world.estimate_f0` when not given.
     frame_period : float
         Hop of ``f0`` in milliseconds.
+    timing : np.ndarray, optional
+        A time map that keeps the duration but moves the rhythm: the position in ``y`` (in
+        samples, increasing from 0 to ``len(y)``) of every ``frame_period`` of the output and of
+        its end, which are linearly interpolated. Without it every sample keeps its time.
     """
     n = len(y)
     if f0 is None:
@@ -155,13 +169,19 @@ def psola(
 
         # Played at sr, the resampled signal has every frequency (F0 and formants) times ratio.
         # soxr's medium quality (16-bit precision, ~96 dB) costs half of its default at 48 kHz.
-        x = soxr.resample(x, sr, sr / ratio, quality="MQ").astype(np.float32)
+        x = np.asarray(soxr.resample(x, sr, sr / ratio, quality="MQ"), dtype=np.float32)
     # The frames of f0 span y, which x compresses by ratio; F0 in x is ratio times that of y.
     frames_per_sample = ratio * 1000.0 / frame_period / sr
     f0 = np.ascontiguousarray(f0, dtype=np.float64)
     factor = np.ascontiguousarray(factor)
     marks, periods = _analysis_marks(x, f0, frames_per_sample, ratio, float(sr), max(1, int(UNVOICED_HOP * sr)))
-    return _overlap_add(x, marks, periods, f0, factor, frames_per_sample, ratio, n, WINDOW_TABLE)
+    if timing is None:
+        timing, timing_hop = np.zeros(0), 1.0
+    else:
+        # In samples of x, which is y compressed by ratio, per frame of the output.
+        timing = np.ascontiguousarray(timing, dtype=np.float64) * (len(x) / n)
+        timing_hop = frame_period * sr / 1000.0
+    return _overlap_add(x, marks, periods, f0, factor, frames_per_sample, ratio, n, WINDOW_TABLE, timing, timing_hop)
 
 
 def continuous(f0: np.ndarray) -> np.ndarray:
@@ -254,6 +274,10 @@ def equalise(y: np.ndarray, *, sr: int, freqs: np.ndarray, log_gain: np.ndarray)
     size = fft.next_fast_len(n + 2 * pad, real=True)
     x = np.zeros(size, dtype=np.float32)
     x[pad:pad + n] = y
-    spectrum = fft.rfft(x)
-    gain = np.exp(np.interp(np.fft.rfftfreq(size, 1.0 / sr), freqs, log_gain)).astype(np.float32)
-    return fft.irfft(spectrum * gain, n=size)[pad:pad + n].astype(np.float32)
+    spectrum = fft.rfft(x, overwrite_x=True)
+    del x
+    # In place, and the gain in float32: long blocks at 48 kHz make each copy several megabytes.
+    gain = np.interp(np.fft.rfftfreq(size, 1.0 / sr), freqs, log_gain)
+    spectrum *= np.exp(gain, out=gain).astype(np.float32)
+    del gain
+    return np.array(fft.irfft(spectrum, n=size, overwrite_x=True)[pad:pad + n], dtype=np.float32)

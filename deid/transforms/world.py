@@ -272,6 +272,29 @@ def estimate_f0(y: np.ndarray, *, sr: int, frame_period: float = 10.0, hum: floa
     return fill_gaps(f0, max_frames=int(60 / frame_period))
 
 
+@njit(cache=True)
+def _doubled(xp, centres, periods, half, last):  # pragma: no cover - compiled
+    """Per frame: whether the normalised autocorrelation at half the period is at least 0.9 of that
+    at the period, over the ``2 * half`` samples around its centre (reads past the end clipped)."""
+    out = np.zeros(centres.shape[0], dtype=np.bool_)
+    for i in range(centres.shape[0]):
+        corr = np.zeros(2)
+        for k in range(2):
+            lag = periods[i] // 2 if k == 0 else periods[i]
+            dot = 0.0
+            a2 = 0.0
+            b2 = 0.0
+            for j in range(-half, half):
+                a = xp[min(centres[i] + j, last)]
+                b = xp[min(centres[i] + j + lag, last)]
+                dot += a * b
+                a2 += a * a
+                b2 += b * b
+            corr[k] = dot / np.sqrt(a2 * b2 + 1e-12)
+        out[i] = corr[0] >= 0.9 * corr[1]
+    return out
+
+
 def fix_subharmonics(x: np.ndarray, sr: int, f0: np.ndarray, frame_period: float) -> np.ndarray:
     """Double F0 where the signal is as periodic at half the estimated period.
 
@@ -283,23 +306,14 @@ def fix_subharmonics(x: np.ndarray, sr: int, f0: np.ndarray, frame_period: float
     out = f0.copy()
     half = SUBHARMONIC_WINDOW // 2
     xp = np.pad(np.asarray(x, dtype=np.float64), (half, half))
-    last = len(xp) - 1
     centres = (np.arange(len(f0)) * frame_period * sr / 1000.0).astype(np.int64) + half
-    offsets = np.arange(-half, half)
     for _ in range(2):
         voiced = np.flatnonzero((out > 0) & (out * 2 <= F0_CEIL))
         if len(voiced) == 0:
             break
         period = np.round(sr / out[voiced]).astype(np.int64)
         # Frames at the very end (and lags past it) read the zero padding, clipped to the array.
-        idx = np.minimum(centres[voiced, None] + offsets, last)
-        frame = xp[idx]
-
-        def corr(lag: np.ndarray) -> np.ndarray:
-            other = xp[np.minimum(idx + lag[:, None], last)]
-            return np.sum(frame * other, axis=1) / np.sqrt(np.sum(frame**2, axis=1) * np.sum(other**2, axis=1) + 1e-12)
-
-        doubled = corr(period // 2) >= 0.9 * corr(period)
+        doubled = _doubled(xp, centres[voiced], period, half, len(xp) - 1)
         if not doubled.any():
             break
         out[voiced[doubled]] *= 2.0
