@@ -53,6 +53,8 @@ class Result:
     sr: int
     applied: list[AppliedStep] = field(default_factory=list)
     gain: float = 1.0
+    #: What was redacted (a :class:`deid.redact.FilePlan`), when redaction ran.
+    redaction: Any = None
 
     @property
     def scaled(self) -> bool:
@@ -146,12 +148,16 @@ class Pipeline(MutableSequence[Transform]):
         Preset name, when built from a preset.
     description : str
         One line saying what the chain is for.
+    redact : deid.redact.RedactOptions, optional
+        Spoken personal data to redact by default (a preset's ``[redact]`` table).
     """
 
-    def __init__(self, steps: Iterable[Transform] = (), *, name: str | None = None, description: str = "") -> None:
+    def __init__(self, steps: Iterable[Transform] = (), *, name: str | None = None, description: str = "",
+                 redact: Any = None) -> None:
         self._steps: list[Transform] = []
         self.name = name
         self.description = description
+        self.redact = redact
         for step in steps:
             self.append(step)
 
@@ -161,7 +167,7 @@ class Pipeline(MutableSequence[Transform]):
     def __getitem__(self, index: slice) -> Pipeline: ...
     def __getitem__(self, index: int | slice) -> Transform | Pipeline:
         if isinstance(index, slice):
-            return Pipeline(self._steps[index], name=self.name, description=self.description)
+            return Pipeline(self._steps[index], name=self.name, description=self.description, redact=self.redact)
         return self._steps[index]
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -275,6 +281,10 @@ class Pipeline(MutableSequence[Transform]):
         for step in self._steps:
             lines.append("[[step]]")
             lines += [f"{k} = {_toml_value(v)}" for k, v in step.to_toml().items()]
+            lines.append("")
+        if self.redact is not None:
+            lines.append("[redact]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in self.redact.to_toml().items()]
             lines.append("")
         return "\n".join(lines)
 

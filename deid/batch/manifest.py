@@ -1,9 +1,10 @@
 """The resume manifest: one small JSON record per output, in ``OUT_DIR/.deid/records/``.
 
-A record says which input content, preset, key and key scope produced an output, and the
-output's size and SHA-256, so that a rerun can tell a complete, current output from a stale or
-half-finished one. It sits beside the outputs, where reviewers can read it, so it holds nothing
-that helps undo the distortion or identify a recording:
+A record says which input content, preset, key and key scope produced an output (and, when it
+was redacted, which redaction options and transcript), and the output's size and SHA-256, so
+that a rerun can tell a complete, current output from a stale or half-finished one. It sits
+beside the outputs, where reviewers can read it, so it holds nothing that helps undo the
+distortion or identify a recording:
 
 - no drawn parameters and no key;
 - the input content, the key scope (which may name a speaker) and the key are recorded only as
@@ -75,6 +76,8 @@ class Record:
     format: str
     size: int
     sha256: str
+    #: What was redacted and from which words (options, the sidecar's hash or the ASR), keyed.
+    redact_id: str = ""
     version: int = VERSION
     tag: str = ""
 

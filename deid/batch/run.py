@@ -23,7 +23,7 @@ from deid.batch.manifest import Held, keyed_id, records_key, remove_leftovers, w
 from deid.batch.scan import Skipped, check_folders, scan
 from deid.batch.storage import (Folder, LocalFolder, is_url, local_path, open_folder, sweep_staging,
                                 write_text_atomic)
-from deid.batch.work import CURRENT, FAILED, OK, Config, Outcome, Task
+from deid.batch.work import CURRENT, FAILED, OK, Config, Outcome, Redaction, Task
 from deid.defaults import BLOCK_SECONDS
 from deid.errors import DeidError
 from deid.keys import Key
@@ -32,7 +32,7 @@ from deid.pipeline import Pipeline, check_options
 
 __all__ = ["Summary", "is_url", "local_path", "output_name", "run_batch"]
 
-MODES = ("anonymize", "strip")
+MODES = ("anonymize", "strip", "redact")
 EXECUTORS = ("local", "dask")
 RENAMES = ("keep", "hashed")
 
@@ -110,10 +110,12 @@ def run_batch(
     audit: str | Path | None = None,
     block_seconds: float | None = BLOCK_SECONDS,
     protected: Mapping[str, str | Path | None] | None = None,
+    redaction: Redaction | bool | None = None,
+    report: str | Path | None = None,
     on_start: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Summary:
-    """Anonymize (or strip) every audio file under ``in_dir`` into ``out_dir``.
+    """Anonymize, strip or redact every audio file under ``in_dir`` into ``out_dir``.
 
     Parameters
     ----------
@@ -121,8 +123,9 @@ def run_batch(
         Folders: paths, ``file://`` URLs, or fsspec URLs of a prefix in an object store
         (``s3://bucket/in``, ``gs://``, ``az://``, ``memory://``). ``out_dir`` must not be
         inside ``in_dir``; a local one is created.
-    mode : {"anonymize", "strip"}
-        Transform voices with ``pipeline``, or only strip metadata (audio kept bit-identical).
+    mode : {"anonymize", "strip", "redact"}
+        Transform voices with ``pipeline``, only strip metadata (audio kept bit-identical), or
+        only redact spoken personal data (audio otherwise passed through).
     pipeline, key, link
         As for :func:`deid.anonymize_file`. ``key`` is required (resolve it with
         :func:`deid.keys.resolve_key`); ``strip`` uses it only for ``rename="hashed"``.
@@ -158,6 +161,12 @@ def run_batch(
     protected : mapping of label to path, optional
         Other files the run reads (``{"the preset": ..., "the speaker map": ...}``): nothing
         the run writes may be one of them. The key file (``key.path``) is always protected.
+    redaction : Redaction or bool, optional
+        Spoken personal data to redact, and where each file's words come from (its ``in_root``
+        is set to ``in_dir``); None follows the preset's ``[redact]`` table (sidecars beside each
+        file), False never redacts. ``redact`` mode always redacts (the defaults if None).
+    report : str or Path, optional
+        JSON-lines file (outside ``out_dir``) to append one line per redacted span to.
     on_start, on_outcome : callable, optional
         Called with the number of audio files, then with each outcome as it comes.
 
@@ -179,6 +188,7 @@ def run_batch(
         raise DeidError("--executor dask needs --scheduler tcp://HOST:PORT")
     if mode == "anonymize" and pipeline is None:
         raise DeidError("anonymize needs a preset")
+    redaction = _redaction(redaction, mode=mode, pipeline=pipeline, in_dir=in_dir)
     if key is None:
         raise DeidError("a batch needs a key (see deid.keys.resolve_key)")
     from deid.audio.formats import container
@@ -200,15 +210,26 @@ def run_batch(
     if not (inp.shared and out.shared) and executor == "dask" and not (scheduler or "").startswith("inproc://"):
         raise DeidError("memory:// exists only inside this process, and Dask workers in other processes cannot "
                         "reach it; use a bucket (s3://, gs://, az://), a shared folder, or an in-process cluster")
+    if report is not None and redaction is None:
+        raise DeidError("--report lists what was redacted: it needs redaction (--redact, or a preset's [redact])")
     audit_path = None if audit is None else local_path(audit, what="--audit")
     map_path = None if rename_map is None else local_path(rename_map, what="--rename-map")
+    report_path = None if report is None else local_path(report, what="--report")
     if isinstance(out, LocalFolder):
-        for name, path in (("--rename-map", map_path), ("--audit", audit_path)):
+        for name, path in (("--rename-map", map_path), ("--audit", audit_path), ("--report", report_path)):
             if path is not None and _inside(path, out.path):
                 raise DeidError(f"{name} must be kept away from the outputs reviewers see, not inside {out.path}", path)
     reads = {"the key file": key.path, **(protected or {})}
-    writes = {"--rename-map": map_path, "--audit": audit_path}
-    check_writes(writes, reads=reads, folders={"the input folder": inp.path} if isinstance(inp, LocalFolder) else {})
+    writes = {"--rename-map": map_path, "--audit": audit_path, "--report": report_path}
+    folders = {"the input folder": inp.path} if isinstance(inp, LocalFolder) else {}
+    if redaction is not None and redaction.transcripts is not None:
+        transcripts = Path(redaction.transcripts)
+        if not transcripts.is_dir():
+            raise DeidError("--transcripts is not a folder", transcripts)
+        if isinstance(out, LocalFolder) and (_inside(transcripts, out.path) or _inside(out.path, transcripts)):
+            raise DeidError(f"--transcripts and the output folder {out.path} must not hold one another", transcripts)
+        folders["the --transcripts folder"] = transcripts
+    check_writes(writes, reads=reads, folders=folders)
     if link == "speaker" and mode == "anonymize" and speaker_for is None:
         raise DeidError("--link speaker needs a speaker for each file (a speaker map or parent folders)")
     check_options(link=link, block_seconds=block_seconds)
@@ -221,11 +242,35 @@ def run_batch(
     with writer_lock(out) as held:
         return _run_locked(
             inp, out, held, mode=mode, pipeline=pipeline, key=key, link=link, speaker_for=speaker_for,
-            format=format, bitrate=bitrate, pattern=pattern, follow_links=follow_links, workers=workers,
-            executor=executor, scheduler=scheduler, force=force, rename=rename, rename_map=map_path,
-            neutral_mtime=neutral_mtime, audit=audit_path, block_seconds=block_seconds,
-            protected={**reads, **writes}, on_start=on_start, on_outcome=on_outcome,
+            format=format, bitrate=bitrate, pattern=pattern, follow_links=follow_links, workers=workers, executor=executor,
+            scheduler=scheduler, force=force, rename=rename, rename_map=map_path, neutral_mtime=neutral_mtime,
+            audit=audit_path, block_seconds=block_seconds, protected={**reads, **writes}, redaction=redaction,
+            report=report_path, on_start=on_start, on_outcome=on_outcome,
         )
+
+
+def _redaction(redaction: Redaction | bool | None, *, mode: str, pipeline: Pipeline | None,
+               in_dir: str | Path) -> Redaction | None:
+    """The run's redaction, its input folder filled in; the ASR's extra checked before any work."""
+    from dataclasses import replace
+
+    if mode == "strip" or redaction is False:
+        if redaction:
+            raise DeidError("strip keeps the audio bit-identical; redact with 'deid redact' or 'anonymize --redact'")
+        return None
+    if redaction is None or redaction is True:
+        from deid.redact import RedactOptions
+
+        preset = pipeline.redact if pipeline is not None and mode == "anonymize" else None
+        if preset is None and redaction is None and mode == "anonymize":
+            return None
+        redaction = Redaction(preset or RedactOptions(), in_root="")
+    if redaction.asr:
+        from deid.asr import check_whisper
+
+        check_whisper(redaction.options.asr_model)
+    # Sidecars are read beside the inputs (or in --transcripts): a local input folder.
+    return replace(redaction, in_root=str(local_path(in_dir, what="a folder to redact")))
 
 
 def _run_locked(
@@ -252,6 +297,8 @@ def _run_locked(
     audit: Path | None,
     block_seconds: float | None,
     protected: Mapping[str, str | Path | None],
+    redaction: Redaction | None,
+    report: str | Path | None,
     on_start: Callable[[int], None] | None,
     on_outcome: Callable[[Outcome], None] | None,
 ) -> Summary:
@@ -259,11 +306,20 @@ def _run_locked(
     started = time.perf_counter()
     sweep_staging(force=True)
     found = scan(inp, pattern=pattern, follow_links=follow_links, out=out)
-    summary = Summary(skipped=found.skipped, leftovers_removed=remove_leftovers(out), root=str(inp))
+    skipped = found.skipped
+    if redaction is not None and not redaction.asr and redaction.transcripts is None:
+        # The transcripts beside the recordings are read, not skipped.
+        from deid.redact.plan import SIDECAR_SUFFIXES
+
+        stems = {str(PurePosixPath(rel).with_suffix("")) for rel in found.files}
+        skipped = [e for e in skipped if not (PurePosixPath(e.rel).suffix.lower() in SIDECAR_SUFFIXES
+                                              and str(PurePosixPath(e.rel).with_suffix("")) in stems)]
+    summary = Summary(skipped=skipped, leftovers_removed=remove_leftovers(out), root=str(inp))
     tasks, early = _plan(found.files, inp, out, mode=mode, format=format,
                          rename_key=key if rename == "hashed" else None,
                          speaker_for=speaker_for if link == "speaker" and mode == "anonymize" else None,
-                         protected={label: identity(p) for label, p in protected.items() if p is not None})
+                         protected={label: identity(p) for label, p in protected.items() if p is not None},
+                         transcript_out=redaction is not None and redaction.transcript_out)
     early = [Outcome(r.rel, "", FAILED, r.reason) for r in found.refused] + early
     if rename_map is not None:
         _write_rename_map(rename_map, tasks)
@@ -283,11 +339,13 @@ def _run_locked(
         neutral_mtime=rename == "hashed" if neutral_mtime is None else neutral_mtime,
         block_seconds=block_seconds,
         audit=audit is not None,
+        redaction=redaction,
     )
     preset_sha = hashlib.sha256(pipeline.to_toml().encode()).hexdigest() if pipeline is not None else ""
     if on_start is not None:
         on_start(len(tasks) + len(early))
     audit_file = open(audit, "a", encoding="utf-8") if audit is not None else None  # noqa: SIM115
+    report_file = open(report, "a", encoding="utf-8") if report is not None else None  # noqa: SIM115
     inline = not (inp.shared and out.shared) and executor == "local"
     try:
         for outcome in itertools.chain(early, _execute(tasks, config, executor="inline" if inline else executor,
@@ -297,13 +355,17 @@ def _run_locked(
                 audit_file.write(json.dumps(outcome.audit | {"preset": pipeline.name if pipeline else None,
                                                              "preset_sha256": preset_sha}) + "\n")
                 audit_file.flush()
+            if report_file is not None and outcome.report:
+                report_file.write("".join(line + "\n" for line in outcome.report))
+                report_file.flush()
             if on_outcome is not None:
                 on_outcome(outcome)
             held.check()
     finally:
-        if audit_file is not None:
-            os.fsync(audit_file.fileno())
-            audit_file.close()
+        for log in (audit_file, report_file):
+            if log is not None:
+                os.fsync(log.fileno())
+                log.close()
     summary.wall_seconds = time.perf_counter() - started
     return summary
 
@@ -337,19 +399,21 @@ def _plan(
     rename_key: Key | None,
     speaker_for: Callable[[Path | str], str] | None,
     protected: Mapping[str, Identity],
+    transcript_out: bool = False,
 ) -> tuple[list[Task], list[Outcome]]:
     """Tasks for the files, and failed outcomes for files that cannot be planned.
 
     Refused: two inputs whose outputs would have the same name (``a.wav`` and ``a.flac`` with
     ``--format flac``), an output that is an input (a hard link, or the same object) or a
-    protected file (the key file placed where an output goes), and an existing output that is
-    read-only. With hashed names the tasks run in the order of their names, so that neither
-    the outputs' times nor their inode numbers tell the order of the original paths (which
-    groups them by folder).
+    protected file (the key file placed where an output goes), an existing output that is
+    read-only, and, with ``--transcript-out``, two outputs whose transcripts would share a name.
+    With hashed names the tasks run in the order of their names, so that neither the outputs'
+    times nor their inode numbers tell the order of the original paths (which groups them by folder).
     """
     tasks: list[Task] = []
     early: list[Outcome] = []
     owner: dict[str, str] = {}
+    stems: dict[str, str] = {}
     inputs: dict[Hashable, str] = {}
     for rel in files:
         ident = inp.ident(rel)
@@ -362,6 +426,12 @@ def _plan(
                                                       "rename one or choose another --format"))
             continue
         owner[output.lower()] = rel
+        stem = str(PurePosixPath(output).with_suffix("")).lower()
+        if transcript_out and stem in stems:
+            early.append(Outcome(rel, output, FAILED, f"its redacted transcript would have the name of that of "
+                                                      f"{stems[stem]}; rename one or choose another --format"))
+            continue
+        stems[stem] = rel
         try:
             reason = _refusal(out, output, inputs, protected)
         except DeidError as exc:  # the output's name is a loop of links

