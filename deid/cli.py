@@ -401,8 +401,8 @@ def _one_file(input: str, output: str, pipeline: object, *, key: object, protect
 
         words = shared_transcriber(options.asr_model, None)
     result = anonymize_file(input, output, pipeline, key=key, link=link, speaker=speaker, format=format,
-                            bitrate=bitrate, block_seconds=block_seconds, redact=options if options is not None else False,
-                            transcript=words)
+                            bitrate=bitrate, block_seconds=block_seconds,
+                            redact=options if options is not None else False, transcript=words)
     plan = result.redaction
     written = describe(result.format, result.subtype, result.bitrate)
     if (result.input.format, result.input.subtype) != (result.format, result.subtype):

@@ -579,8 +579,6 @@ def open_input(path: str | Path | BinaryIO, *, hash: bool = True) -> Source:
 def _open_stream(stream: BinaryIO) -> StreamSource:
     """A stream's container from its first bytes (deid's own sniffing, never FFmpeg's guess), then
     FFmpeg's demuxer for it; the length stays open until the stream has been read."""
-    import av
-
     from deid.metadata import sniff
     from deid.metadata.id3 import id3v2_size
     from deid.metadata.mp3 import frame_length, gapless_samples
@@ -607,14 +605,7 @@ def _open_stream(stream: BinaryIO) -> StreamSource:
     declared = int.from_bytes(head[4:8], "little" if kind == "riff" else "big")
     if kind in ("riff", "aiff") and declared not in (0, 0xFFFFFFFF):
         reader.watch(8 + declared + (declared & 1))  # where the header says the file ends
-    try:
-        container = av.open(reader, mode="r", format=demuxer)
-    except av.error.FFmpegError as exc:
-        raise AudioError(f"cannot decode: {exc}", path) from None
-    if not container.streams.audio:
-        container.close()
-        raise AudioError("no audio stream", path)
-    stream = container.streams.audio[0]
+    container, stream = _open_audio_stream(reader, path, format=demuxer)
     context = stream.codec_context
     if kind == "riff" and _wave_format_tag(head) == 0xFFFE:
         container_format = "WAVEX"  # WAVE_FORMAT_EXTENSIBLE, as libsndfile names it
@@ -727,17 +718,22 @@ def _open_sndfile(path: Path, reader: _Reader) -> SndfileSource:
     return SndfileSource(path, info, reader, handle)
 
 
-def _open_av(path: Path, reader: _Reader) -> ForwardSource:
+def _open_audio_stream(target: Any, path: Path, *, format: str | None = None) -> tuple[Any, Any]:
+    """FFmpeg's container of `target` (a file object) and its first audio stream."""
     import av
 
     try:
-        container = av.open(_View(reader), mode="r")
+        container = av.open(target, mode="r", format=format)
     except av.error.FFmpegError as exc:
         raise AudioError(f"cannot decode: {exc}", path) from None
     if not container.streams.audio:
         container.close()
         raise AudioError("no audio stream", path)
-    stream = container.streams.audio[0]
+    return container, container.streams.audio[0]
+
+
+def _open_av(path: Path, reader: _Reader) -> ForwardSource:
+    container, stream = _open_audio_stream(_View(reader), path)
     sr = stream.codec_context.sample_rate
     # The stream's duration is its edit list's, to the sample when the time base is the rate.
     seconds = float(stream.duration * stream.time_base) if stream.duration else float(container.duration or 0) / 1e6

@@ -242,8 +242,8 @@ def run_batch(
     with writer_lock(out) as held:
         return _run_locked(
             inp, out, held, mode=mode, pipeline=pipeline, key=key, link=link, speaker_for=speaker_for,
-            format=format, bitrate=bitrate, pattern=pattern, follow_links=follow_links, workers=workers, executor=executor,
-            scheduler=scheduler, force=force, rename=rename, rename_map=map_path, neutral_mtime=neutral_mtime,
+            format=format, bitrate=bitrate, pattern=pattern, follow_links=follow_links, workers=workers,
+            executor=executor, scheduler=scheduler, force=force, rename=rename, rename_map=map_path, neutral_mtime=neutral_mtime,
             audit=audit_path, block_seconds=block_seconds, protected={**reads, **writes}, redaction=redaction,
             report=report_path, on_start=on_start, on_outcome=on_outcome,
         )
