@@ -1,11 +1,12 @@
 """The targets of issue 12, before and after, in one table from one run.
 
-    python benchmarks/targets.py --baseline DIR [--repeat R] [--quick]
+    python benchmarks/targets.py --baseline DIR [--repeat R] [--quick | --rss-only]
 
 ``DIR`` is the checkout to compare with (``git archive main | tar -x -C /tmp/base``). Every figure
 is a median over ``--repeat`` fresh processes (peak RSS: one run each, it hardly varies), the
 two checkouts interleaved so that the machine's load hits both alike; the machine's load is
-printed before and after. ``--quick`` shortens the long files (3 min, 18 min, 6 min) for a try.
+printed before and after. ``--quick`` shortens the long files (3 min, 18 min, 6 min) for a
+try; ``--rss-only`` runs only the peak-RSS rows (the only ones ``--quick`` changes).
 
 | what | target |
 |---|---|
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="DIR", help="the checkout to compare with")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="short long files, for a try")
+    parser.add_argument("--rss-only", action="store_true", help="only the peak-RSS rows (the only ones --quick changes)")
     args = parser.parse_args()
     need_corpus()
     checkouts = roots(args.baseline)
@@ -74,6 +76,9 @@ def main() -> None:
                      f"{meets(rss['3 h 16 kHz mono']['after'] <= 250 and flat <= 1.15)}"))
         rows.append(("peak RSS, 1 h 48 kHz stereo", fmt(rss["1 h 48 kHz stereo"], " MB"), ratio(rss["1 h 48 kHz stereo"]),
                      f"<= 350 MB: {meets(rss['1 h 48 kHz stereo']['after'] <= 350)}"))
+        if args.rss_only:
+            _table(names, rows, load())
+            return
         # Cold start.
         cold = speed.cold_start(max(args.repeat, 5), args.baseline)
         anonymize = {k: v["anonymize"] for k, v in cold.items()}
@@ -94,7 +99,11 @@ def main() -> None:
             values = {k: table[k]["preset: standard"][sr] for k in names}
             rows.append((f"standard, one process, warm, {int(sr) // 1000} kHz", fmt(values, " x"), ratio(values),
                          f">= {target} x: {meets(values['after'] >= target)}"))
-    print(f"# end: {load()}")
+    _table(names, rows, load())
+
+
+def _table(names: list[str], rows: list[tuple[str, dict[str, str], str, str]], end: str) -> None:
+    print(f"# end: {end}")
     print("| what | " + " | ".join(names) + (" | after / before" if len(names) > 1 else "") + " | target |")
     print("| --- " + "| ---: " * (len(names) + (len(names) > 1)) + "| --- |")
     for label, cells, change, verdict in rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +14,9 @@ from deid.audio import AudioInfo, open_input, open_output, output_format
 from deid.engine import BLOCK_SECONDS, ArrayStream, SpanEdit, one_block
 from deid.errors import AudioError, DeidError
 from deid.keys import Key, resolve_key
-from deid.pipeline import AppliedStep, Pipeline, Result, check_audio, check_length
-from deid.presets import DEFAULT, load_preset
+from deid.paths import as_path
+from deid.pipeline import AppliedStep, Pipeline, Result, as_audio, check_audio, check_length, check_options
+from deid.presets import DEFAULT, load_preset, preset_path
 
 __all__ = ["BLOCK_SECONDS", "FileResult", "SpanEdit", "anonymize", "anonymize_file", "speaker_scope"]
 
@@ -30,6 +32,8 @@ def anonymize(
     link: str = "file",
     report: bool = False,
     edits: Sequence[SpanEdit] = (),
+    redact: Any = None,
+    transcript: Any = None,
 ) -> np.ndarray | tuple[np.ndarray, Result]:
     """Anonymize audio with a preset (name, path or :class:`Pipeline`).
 
@@ -52,14 +56,48 @@ def anonymize(
         Also return the :class:`deid.pipeline.Result` with the drawn values of every step.
     edits : sequence of SpanEdit
         Spans of the output replaced after every step (see :class:`deid.engine.SpanEdit`).
+    redact : bool, RedactOptions or mapping, optional
+        Also replace spoken personal data (names, numbers, addresses...) with a tone: found in
+        the original audio, replaced in the output after the voice chain, duration unchanged.
+        True uses the preset's ``[redact]`` options or the defaults, a mapping changes some of
+        them, False never redacts; None (the default) follows the preset.
+    transcript : str, Path, list of Word or deid.redact.Transcriber, optional
+        Where the words to search come from when redacting: a timed transcript file, its words,
+        or a recogniser; by default the built-in ASR (extra ``[asr]``).
 
     Returns
     -------
     np.ndarray
-        float32 audio of the input's shape (and the Result when ``report`` is true).
+        float32 audio of the input's shape (and the Result when ``report`` is true; its
+        ``redaction`` says what was redacted).
     """
-    result = load_preset(preset).run(y, sr, key=key, seed=seed, scope=scope, link=link, edits=edits)
+    pipeline = load_preset(preset)
+    options = _redaction(redact, pipeline)
+    plan = None
+    if options is not None:
+        from deid.redact.plan import plan_stream
+
+        audio = as_audio(y)
+        check_audio(audio, sr)
+        plan = plan_stream(options, ArrayStream(np.atleast_2d(audio), sr), transcript=transcript)
+        edits = [*edits, *plan.edits(sr, audio.shape[-1])]
+    result = pipeline.run(y, sr, key=key, seed=seed, scope=scope, link=link, edits=edits)
+    result.redaction = plan
     return (result.audio, result) if report else result.audio
+
+
+def _files(transcript: Any) -> tuple[Path, ...]:
+    """A transcript file that the output must not overwrite."""
+    return (Path(transcript),) if isinstance(transcript, (str, Path)) else ()
+
+
+def _redaction(redact: Any, pipeline: Pipeline) -> Any:
+    """The redaction options of a run (None: no redaction)."""
+    if redact is None and pipeline.redact is None:
+        return None
+    from deid.redact.plan import redact_options
+
+    return redact_options(redact, pipeline.redact)
 
 
 @dataclass
@@ -75,6 +113,8 @@ class FileResult:
     gain: float = 1.0
     size: int = 0
     sha256: str = ""
+    #: What was redacted (a :class:`deid.redact.FilePlan`), when redaction ran.
+    redaction: Any = None
 
     @property
     def scaled(self) -> bool:
@@ -112,6 +152,8 @@ def anonymize_file(
     format: str | None = None,
     block_seconds: float | None = BLOCK_SECONDS,
     edits: Sequence[SpanEdit] = (),
+    redact: Any = None,
+    transcript: Any = None,
 ) -> FileResult:
     """Anonymize one file into ``dst``, keeping rate, channels and sample format by default.
 
@@ -121,7 +163,10 @@ def anonymize_file(
     Parameters
     ----------
     src, dst : str or Path
-        Input and output. ``dst`` must not be ``src``; the input is never modified.
+        Input and output. ``src`` passes the input check of every command
+        (:func:`deid.audio.open_input`); ``dst`` the write rule of every command
+        (:func:`deid.paths.check_writes`): it is never the input, the key file or the preset
+        file, a folder, or an existing read-only file. The input is never modified.
     preset, key, seed, link
         As for :func:`anonymize`.
     speaker : str, optional
@@ -139,17 +184,29 @@ def anonymize_file(
         (:mod:`deid.engine`); None processes every file whole.
     edits : sequence of SpanEdit
         Spans of the output replaced after every step (see :class:`deid.engine.SpanEdit`).
+    redact, transcript
+        As for :func:`anonymize`: the words are found in the input (a recogniser reads it once,
+        whole, before the chain runs), the spans replaced in the output after the chain. A file
+        whose words cannot be had or placed in time fails; it is never written unredacted.
     """
-    src, dst = Path(src), Path(dst)
+    src, dst = as_path(src, "the input"), as_path(dst, "the output")
+    check_options(scope=scope, link=link, edits=edits, block_seconds=block_seconds)
+    for name, value in (("speaker", speaker), ("format", format)):
+        if value is not None and not isinstance(value, str):
+            raise DeidError(f"{name} must be a str, not {type(value).__name__}")
     pipeline = load_preset(preset)
+    options = _redaction(redact, pipeline)
+    plan = None
     key = resolve_key(key, seed=seed)
     if scope is None and link == "speaker":
         scope = speaker_scope(speaker, src)
+    reads = {"the input": src, "the key file": key.path,
+             "the preset": preset_path(preset) if isinstance(preset, (str, os.PathLike)) else None}
     try:
         with open_input(src, hash=scope is None) as source:
             fmt, subtype = output_format(source.info, format, suffix=dst.suffix)
             with open_output(dst, sr=source.sr, channels=source.channels, format=fmt, subtype=subtype,
-                             reads={"the input": src}) as sink:
+                             reads={**reads, **{"the transcript": t for t in _files(transcript)}}) as sink:
                 if one_block(source.frames, source.sr, block_seconds):
                     samples = source.load()
                     check_audio(samples, source.sr)
@@ -159,6 +216,11 @@ def anonymize_file(
                         source.scan()
                     check_length(source.frames, source.sr)
                     stream = source
+                if options is not None:
+                    from deid.redact.plan import plan_stream
+
+                    plan = plan_stream(options, stream, transcript=transcript)
+                    edits = [*edits, *plan.edits(source.sr, source.frames)]
                 applied, gain = pipeline.process(stream, sink, key=key, scope=scope or f"file:{source.sha256}",
                                                  link=link, block_seconds=block_seconds, edits=edits)
                 if source.peak == 0.0:
@@ -168,4 +230,4 @@ def anonymize_file(
         if exc.path is None:
             raise type(exc)(exc.reason, src) from None
         raise
-    return FileResult(src, dst, source.info, fmt, subtype, applied, gain, sink.size, sink.sha256)
+    return FileResult(src, dst, source.info, fmt, subtype, applied, gain, sink.size, sink.sha256, plan)

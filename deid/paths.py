@@ -8,12 +8,16 @@ after resolving links and ``..``, and by device and inode, so a symbolic link, a
 a bind mount does not get past the check. Call :func:`check_writes` before any work.
 
 Temporary files live beside their target as ``.NAME.XXXXXXXX.deid-tmp``; that name is
-deid's alone, and clean-up touches nothing else (:func:`is_temp_name`).
+deid's alone, and clean-up touches nothing else (:func:`is_temp_name`). Each is written
+through a :class:`TempFile`, which holds a lock on it from its creation until it is renamed
+onto its target or removed: a temporary file nobody holds is what a killed run left, and
+:func:`remove_leftovers` removes those and only those, whichever run meets them.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
 import stat
@@ -30,6 +34,26 @@ _TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$"
 PathLike = str | os.PathLike[str]
 
 
+def as_path(value: object, label: str) -> Path:
+    """`value` as a Path, or a DeidError naming `label` when it is no path at all.
+
+    Neither None, a number (``open(3)`` would open file descriptor 3) nor an empty string (which
+    ``Path`` turns into the current folder) is a path.
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise DeidError(f"{label} must be a path (str or os.PathLike), not {type(value).__name__}")
+    if os.fspath(value) == "":
+        raise DeidError(f"{label} is an empty path")
+    return Path(value)
+
+
+def read_failure(exc: OSError) -> str:
+    """Why a file could not be read, in the words every command uses."""
+    if exc.errno == errno.ELOOP:
+        return "is a loop of symbolic links"
+    return f"cannot read: {exc.strerror or exc}"
+
+
 def temp_beside(target: PathLike) -> tuple[int, Path]:
     """A new temporary file beside `target` (same folder, so a rename can replace the target).
 
@@ -38,6 +62,92 @@ def temp_beside(target: PathLike) -> tuple[int, Path]:
     target = Path(target)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
     return fd, Path(name)
+
+
+class TempFile:
+    """A file written beside `target` under deid's temporary name, locked while it exists.
+
+    Write through :attr:`handle`; read back through :attr:`path`. :meth:`publish` renames it
+    onto `target` (after an fsync), :meth:`discard` removes it; until one of them, the lock
+    tells :func:`remove_leftovers` that a live run is writing it.
+    """
+
+    def __init__(self, target: PathLike) -> None:
+        self.target = Path(target)
+        while True:
+            fd, self.path = temp_beside(self.target)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # Another run's clean-up may have taken the file between its creation and the lock.
+            if _names(self.path, fd):
+                break
+            os.close(fd)
+        self.handle = os.fdopen(fd, "wb")
+
+    def publish(self, *, mtime: int | None = None) -> None:
+        """Flush and fsync the file, date it (seconds since the epoch) and rename it onto the target."""
+        try:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            if mtime is not None:
+                os.utime(self.path, (mtime, mtime))
+            os.replace(self.path, self.target)
+        except BaseException:
+            self.discard()
+            raise
+        self.handle.close()
+
+    def discard(self) -> None:
+        """Remove the file; the target is untouched."""
+        self.path.unlink(missing_ok=True)
+        self.handle.close()
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether `path` still names the file open as `fd`."""
+    try:
+        return os.path.samestat(os.stat(path, follow_symlinks=False), os.fstat(fd))
+    except OSError:
+        return False
+
+
+def remove_leftovers(folder: PathLike, *, name: str | None = None, recursive: bool = False) -> int:
+    """Remove the temporary files killed runs left in `folder`; returns how many.
+
+    Only deid's own names (:func:`is_temp_name`), and only those no live run holds (see
+    :class:`TempFile`), so a run writing into the same folder keeps its files. `name` limits it
+    to the leftovers of one target (``.NAME.XXXXXXXX.deid-tmp``); `recursive` goes into
+    sub-folders.
+    """
+    removed = 0
+    prefix = "" if name is None else f".{name}."
+    for root, dirs, names in os.walk(folder):
+        if not recursive:
+            dirs.clear()
+        for entry in names:
+            if entry.startswith(prefix) and is_temp_name(entry) and _remove_if_left(Path(root, entry)):
+                removed += 1
+    return removed
+
+
+def _remove_if_left(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held: a live run is writing it
+        os.close(fd)
+        return False
+    try:
+        if _names(path, fd):
+            path.unlink()
+            return True
+        return False
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def printable(text: str) -> str:

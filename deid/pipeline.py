@@ -18,14 +18,15 @@ from typing import Any, overload
 import numpy as np
 
 from deid import engine
+from deid.defaults import MIN_BLOCK_SECONDS, MIN_SAMPLE_RATE
 from deid.engine import MIN_SECONDS, PEAK_CEILING, SpanEdit, ceiling_gain
 from deid.errors import DeidError
 from deid.keys import Key, content_scope, resolve_key, rng_for
 from deid.transforms.base import Transform
 
 LINKS = ("file", "speaker", "channel")
-__all__ = ["LINKS", "MIN_SECONDS", "PEAK_CEILING", "AppliedStep", "Pipeline", "Result", "SpanEdit", "ceiling_gain",
-           "check_audio", "check_length"]
+__all__ = ["LINKS", "MIN_SECONDS", "PEAK_CEILING", "AppliedStep", "Pipeline", "Result", "SpanEdit", "as_audio",
+           "ceiling_gain", "check_audio", "check_length", "check_options", "check_rate"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Result:
     sr: int
     applied: list[AppliedStep] = field(default_factory=list)
     gain: float = 1.0
+    #: What was redacted (a :class:`deid.redact.FilePlan`), when redaction ran.
+    redaction: Any = None
 
     @property
     def scaled(self) -> bool:
@@ -64,10 +67,44 @@ def check_length(n: int, sr: int) -> None:
         raise DeidError(f"too short: {n} sample(s), at least {MIN_SECONDS * 1000:g} ms are needed")
 
 
+def check_rate(sr: Any) -> int:
+    """The sample rate as an int; refuses what is not a whole number of Hz at or above the floor."""
+    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)):
+        raise DeidError(f"the sample rate must be an integer number of Hz, not {type(sr).__name__} {sr!r}")
+    if sr < MIN_SAMPLE_RATE:
+        raise DeidError(f"the sample rate is {sr} Hz; deid processes speech sampled at {MIN_SAMPLE_RATE} Hz "
+                        "(telephone quality) or more")
+    return int(sr)
+
+
+def as_audio(y: Any) -> np.ndarray:
+    """`y` as float32 audio of shape ``(n,)`` or ``(channels, n)``, or a DeidError saying why it is not.
+
+    Signed integers are scaled to [-1, 1); unsigned ones (8-bit WAV's convention) are centred on
+    their midpoint first.
+    """
+    try:
+        y = np.asarray(y)
+    except (TypeError, ValueError) as exc:  # a ragged nest of lists
+        raise DeidError(f"audio must be an array of numbers: {exc}") from None
+    if y.dtype.kind not in "fiu":
+        raise DeidError(f"audio must be an array of integers or floats, not of {y.dtype} (dtype kind {y.dtype.kind!r})")
+    if y.ndim not in (1, 2) or y.shape[-1] == 0:
+        raise DeidError(f"expected audio of shape (n,) or (channels, n) with n > 0, got {y.shape}")
+    if y.ndim == 2 and y.shape[0] > y.shape[1]:
+        raise DeidError(f"audio of shape {y.shape} looks like (samples, channels): deid takes (channels, samples); "
+                        "pass y.T")
+    if y.dtype.kind == "u":
+        middle = float(2 ** (8 * y.dtype.itemsize - 1))
+        return ((y.astype(np.float64) - middle) / middle).astype(np.float32)
+    if y.dtype.kind == "i":
+        return (y / float(-np.iinfo(y.dtype).min)).astype(np.float32)
+    return y.astype(np.float32, copy=False)
+
+
 def check_audio(y: np.ndarray, sr: int) -> None:
     """Refuse audio that cannot be anonymized meaningfully, with a one-line reason."""
-    if not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise DeidError(f"invalid sample rate {sr!r}")
+    check_rate(sr)
     if y.ndim not in (1, 2) or y.shape[-1] == 0:
         raise DeidError(f"expected audio of shape (n,) or (channels, n) with n > 0, got {y.shape}")
     check_length(y.shape[-1], sr)
@@ -75,6 +112,29 @@ def check_audio(y: np.ndarray, sr: int) -> None:
         raise DeidError("contains NaN or infinite samples")
     if not np.any(y):
         raise DeidError("is silent (every sample is zero): there is no voice to anonymize")
+
+
+def check_options(*, scope: Any = None, link: Any = "file", edits: Any = (), block_seconds: Any = None) -> None:
+    """Check the options the public entry points share (:meth:`Pipeline.run`, :func:`deid.anonymize`,
+    :func:`deid.anonymize_file`, :func:`deid.batch.run_batch`), before any work: the key scope,
+    the link, the span edits and the block length."""
+    if block_seconds is not None and (isinstance(block_seconds, bool) or not isinstance(block_seconds, (int, float))
+                                      or not MIN_BLOCK_SECONDS <= block_seconds < float("inf")):
+        raise DeidError(f"block_seconds must be None (whole files) or a number of seconds, at least "
+                        f"{MIN_BLOCK_SECONDS:g}; got {block_seconds!r}")
+    if scope is not None and not isinstance(scope, str):
+        raise DeidError(f"a scope must be a str (such as 'speaker:alice'), not {type(scope).__name__}")
+    if link not in LINKS:
+        raise DeidError(f"unknown link {link!r}; use one of {', '.join(LINKS)}")
+    if isinstance(edits, (str, bytes)) or not isinstance(edits, Iterable):
+        raise DeidError(f"edits must be a sequence of deid.SpanEdit, not {type(edits).__name__}")
+    for edit in edits:
+        if not isinstance(edit, SpanEdit):
+            raise DeidError(f"edits must be deid.SpanEdit objects, not {type(edit).__name__}")
+        for name in ("start", "stop", "fade"):
+            value = getattr(edit, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise DeidError(f"a span edit's {name} must be an integer sample index, not {type(value).__name__}")
 
 
 class Pipeline(MutableSequence[Transform]):
@@ -88,12 +148,16 @@ class Pipeline(MutableSequence[Transform]):
         Preset name, when built from a preset.
     description : str
         One line saying what the chain is for.
+    redact : deid.redact.RedactOptions, optional
+        Spoken personal data to redact by default (a preset's ``[redact]`` table).
     """
 
-    def __init__(self, steps: Iterable[Transform] = (), *, name: str | None = None, description: str = "") -> None:
+    def __init__(self, steps: Iterable[Transform] = (), *, name: str | None = None, description: str = "",
+                 redact: Any = None) -> None:
         self._steps: list[Transform] = []
         self.name = name
         self.description = description
+        self.redact = redact
         for step in steps:
             self.append(step)
 
@@ -103,7 +167,7 @@ class Pipeline(MutableSequence[Transform]):
     def __getitem__(self, index: slice) -> Pipeline: ...
     def __getitem__(self, index: int | slice) -> Transform | Pipeline:
         if isinstance(index, slice):
-            return Pipeline(self._steps[index], name=self.name, description=self.description)
+            return Pipeline(self._steps[index], name=self.name, description=self.description, redact=self.redact)
         return self._steps[index]
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -165,8 +229,9 @@ class Pipeline(MutableSequence[Transform]):
             Spans of the output replaced, after every step and the peak ceiling, by a signal
             that is never transformed (see :class:`deid.engine.SpanEdit`).
         """
+        check_options(scope=scope, link=link, edits=edits)
         key = resolve_key(key, seed=seed)
-        audio = _as_float(np.asarray(y))
+        audio = as_audio(y)
         check_audio(audio, sr)
         channels = audio[None, :] if audio.ndim == 1 else audio
         if scope is None:
@@ -189,8 +254,7 @@ class Pipeline(MutableSequence[Transform]):
     ) -> tuple[list[AppliedStep], float]:
         """Draw for ``scope`` and run the chain over ``stream`` into ``sink``: what :meth:`run` and
         :func:`deid.anonymize_file` share. Returns what was applied and the peak-ceiling gain."""
-        if link not in LINKS:
-            raise DeidError(f"unknown link {link!r}; use one of {', '.join(LINKS)}")
+        check_options(scope=scope, link=link, edits=edits)
         draws = self.draw_channels(key, scope, link=link, channels=stream.channels)
         gain = engine.run(self._steps, stream, sink, draws, block_seconds=block_seconds, edits=edits)
         return self.applied(draws, link=link), gain
@@ -218,19 +282,17 @@ class Pipeline(MutableSequence[Transform]):
             lines.append("[[step]]")
             lines += [f"{k} = {_toml_value(v)}" for k, v in step.to_toml().items()]
             lines.append("")
+        if self.redact is not None:
+            lines.append("[redact]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in self.redact.to_toml().items()]
+            lines.append("")
         return "\n".join(lines)
 
 
 def _check_step(step: Any) -> Transform:
     if not isinstance(step, Transform):
-        raise TypeError(f"a Pipeline holds transforms, not {type(step).__name__}")
+        raise DeidError(f"a Pipeline holds transforms, not {type(step).__name__}")
     return step
-
-
-def _as_float(y: np.ndarray) -> np.ndarray:
-    if np.issubdtype(y.dtype, np.integer):
-        return (y / float(-np.iinfo(y.dtype).min)).astype(np.float32)
-    return y.astype(np.float32, copy=False)
 
 
 def _toml_value(value: Any) -> str:

@@ -2,7 +2,9 @@
 
 A preset file has a one-line ``description`` and an array of ``[[step]]`` tables, each with a
 ``type`` (a registered transform) and its parameters: a value, a ``[min, max]`` range, a
-``{ range = [min, max], sign = "random" }`` table or a ``{ choice = [...] }`` table.
+``{ range = [min, max], sign = "random" }`` table or a ``{ choice = [...] }`` table. An optional
+``[redact]`` table (the options of :class:`deid.redact.RedactOptions`) makes redaction of spoken
+personal data the preset's default.
 
 The presets shipped with deid live in the repository's ``presets/`` folder; a wheel carries them
 as ``deid/_presets``.
@@ -10,6 +12,7 @@ as ``deid/_presets``.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -58,6 +61,8 @@ def load_preset(name_or_path: str | Path | Pipeline) -> Pipeline:
 
     if isinstance(name_or_path, Pipeline):
         return name_or_path
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise PresetError(f"a preset is a name, a path or a deid.Pipeline, not {type(name_or_path).__name__}")
     path = preset_path(name_or_path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -66,16 +71,32 @@ def load_preset(name_or_path: str | Path | Pipeline) -> Pipeline:
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(f"not valid TOML: {exc}", path) from None
 
-    unknown = sorted(set(data) - {"description", "step"})
+    unknown = sorted(set(data) - {"description", "step", "redact"})
     if unknown:
-        raise PresetError(f"unknown top-level key(s) {', '.join(unknown)}; expected 'description' and [[step]]", path)
+        raise PresetError(f"unknown top-level key(s) {', '.join(unknown)}; expected 'description', [[step]] "
+                          "and [redact]", path)
     steps = data.get("step", [])
     if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
         raise PresetError("a preset needs at least one [[step]] table", path)
-    pipeline = Pipeline(name=path.stem, description=str(data.get("description", "")))
+    pipeline = Pipeline(name=path.stem, description=str(data.get("description", "")), redact=_redact_table(data, path))
     for number, step in enumerate(steps, start=1):
         try:
             pipeline.append(transforms.create(step))
         except DeidError as exc:
             raise PresetError(f"step {number}: {exc.reason}", path) from None
     return pipeline
+
+
+def _redact_table(data: dict, path: Path) -> object:
+    """A preset's ``[redact]`` table as validated `RedactOptions`: redaction becomes its default."""
+    if "redact" not in data:
+        return None
+    table = data["redact"]
+    if not isinstance(table, dict):
+        raise PresetError("[redact] must be a table of redaction options", path)
+    from deid.redact.options import RedactOptions
+
+    try:
+        return RedactOptions.from_mapping(table, source=path)
+    except DeidError as exc:
+        raise PresetError(exc.reason, path) from None

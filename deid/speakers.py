@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 from deid.errors import DeidError
 
@@ -35,11 +36,22 @@ def read_speaker_map(path: str | Path) -> dict[str, str]:
 
 
 def speaker_of(src: str | Path, mapping: dict[str, str] | None) -> str:
-    """The speaker of a file: from the map (by resolved path, path or name), else its parent folder's name."""
-    src = Path(src)
+    """The speaker of a file: from the map (by resolved path, path or name), else its parent folder's name.
+
+    A file in a store (``src`` a URL) is looked up by its URL and its name; its folder is the
+    last part of its prefix.
+    """
+    from deid.batch.storage import is_url
+
+    if is_url(str(src)):
+        key = PurePosixPath(urlparse(str(src)).path)
+        candidates, folder = (str(src), key.name), key.parent.name
+    else:
+        src = Path(src)
+        candidates, folder = (str(src.resolve()), str(src), src.name), src.resolve().parent.name
     if mapping is not None:
-        for candidate in (str(src.resolve()), str(src), src.name):
+        for candidate in candidates:
             if candidate in mapping:
                 return mapping[candidate]
         raise DeidError("not listed in the speaker map", src)
-    return src.resolve().parent.name
+    return folder

@@ -85,6 +85,23 @@ def lying_flac(folder: Path) -> bytes:
     return bytes(data)
 
 
+def corrupt_mp3_frames(path: Path) -> bytes:
+    """The MP3 at `path` with 20 payload bytes of every frame after the first flipped; every
+    frame header is intact, so the file parses, and libmpg123 complains of each frame."""
+    import mmap
+
+    from deid.metadata.layout import regions
+
+    data = bytearray(path.read_bytes())
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        frames = regions(buf)[0].parsed.frames
+    rng = np.random.default_rng(0)
+    for start, stop in frames[1:]:
+        for at in rng.integers(start + 6, stop, 20):
+            data[int(at)] ^= 0xFF
+    return bytes(data)
+
+
 def _cut(path: Path, fraction: float) -> bytes:
     data = path.read_bytes()
     return data[:int(len(data) * fraction)]
@@ -111,6 +128,7 @@ def cases(folder: Path) -> dict[str, Path]:
         "wav-empty-data": (".wav", lambda: wav_bytes(frames=0)),
         "wav-1-hz": (".wav", lambda: wav_bytes(rate=1, frames=4000)),
         "wav-100-hz": (".wav", lambda: wav_bytes(rate=100, frames=4000)),
+        "wav-4-khz": (".wav", lambda: wav_bytes(rate=4000, frames=4000)),
         "wav-lying-size": (".wav", lambda: wav.read_bytes()[:40] + b"\xff\xff\xff\x7f" + wav.read_bytes()[44:]),
         "wav-nan": (".wav", lambda: _float_wav(nan)),
         "flac-cut-10": (".flac", lambda: _cut(flac, 0.1)),
@@ -124,6 +142,7 @@ def cases(folder: Path) -> dict[str, Path]:
         "ogg-random-pages": (".ogg", lambda: b"".join(b"OggS" + np.random.default_rng(i).bytes(300) for i in range(30))),
         "mp3-cat": (".mp3", lambda: mp3.read_bytes() * 2),
         "mp3-stacked-id3": (".mp3", lambda: stacked_id3_mp3(folder)),
+        "mp3-corrupt-frames": (".mp3", lambda: corrupt_mp3_frames(mp3)),
         "mp3-junk-between": (".mp3", lambda: mp3.read_bytes()[:2000] + b"\0junk\xff\xfb" * 200 + mp3.read_bytes()[2000:]),
         "aiff-lying-comm": (".aiff", lambda: _lying_aiff(folder)),
         "m4a-stsc-bomb": (".m4a", lambda: m4a_with_table_count(folder, b"stsc")),
@@ -230,3 +249,66 @@ def run_forked(commands: list[tuple[list[str], Path]], *, timeout: float = 30.0,
     if done.returncode != 0:
         raise RuntimeError(f"the driver failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout)
+
+
+def corpus_speech(corpus: Path, seconds: float) -> np.ndarray | None:
+    """Real speech of at least `seconds` (mono float32 at 16 kHz): corpus clips end to end, or None if it holds less."""
+    clips = sorted(corpus.glob("*/*.flac"))
+    pieces, total = [], 0
+    for clip in clips:
+        y, sr = sf.read(clip, dtype="float32")
+        if sr != SR or y.ndim != 1:
+            continue
+        pieces.append(y)
+        total += len(y)
+        if total >= seconds * SR:
+            return np.concatenate(pieces)[:int(seconds * SR)]
+    return None
+
+
+#: Correlation above which a file is taken to hold the original voice: a copy, scaled or not,
+#: correlates at 1.0; anonymized outputs of these presets stay below 0.5 (the test checks both).
+ORIGINAL_VOICE = 0.9
+
+
+def original_voice_in(path: Path, reference: np.ndarray, *, windows: int = 4, seconds: float = 0.5) -> float:
+    """How much of the original voice `reference` (mono float) the file at `path` holds.
+
+    The largest normalised correlation, at any lag, of the loudest half-second windows of the
+    reference with the file's content read every way it could hold samples: decoded as audio
+    (every channel), and as raw float32 or int16 at each byte alignment (a spill, a buffer, a
+    half-written temporary file). A scaled copy gives 1.0.
+    """
+    from scipy.signal import fftconvolve
+
+    width = int(seconds * SR)
+    starts = np.arange(0, len(reference) - width, width)
+    loudest = starts[np.argsort([-np.sum(reference[s:s + width] ** 2) for s in starts])[:windows]]
+    data = path.read_bytes()
+    candidates: list[np.ndarray] = []
+    try:
+        decoded, _sr = sf.read(io.BytesIO(data), dtype="float64", always_2d=True)
+        candidates += list(decoded.T)
+    except Exception:  # noqa: BLE001 - not a file soundfile reads: raw bytes are tried below
+        pass
+    for dtype, size, scale in ((np.float32, 4, 1.0), (np.int16, 2, 1 / 32768)):
+        for offset in range(size):
+            usable = (len(data) - offset) // size * size
+            with np.errstate(invalid="ignore", over="ignore"):
+                raw = np.frombuffer(data[offset:offset + usable], dtype=dtype).astype(np.float64) * scale
+            candidates.append(np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0))
+    best = 0.0
+    for x in candidates:
+        if len(x) < width:
+            continue
+        # Bytes that are not samples read as huge floats: bounded, so that FFT round-off from
+        # them cannot pass for a correlation elsewhere; windows below -60 dBFS are not judged.
+        x = np.clip(x, -4.0, 4.0)
+        energy = fftconvolve(x * x, np.ones(width), mode="valid")
+        judged = energy > width * 1e-6
+        for s in loudest:
+            w = reference[s:s + width].astype(np.float64)
+            corr = fftconvolve(x, w[::-1], mode="valid") / (np.linalg.norm(w) * np.sqrt(np.maximum(energy, 1e-12)))
+            if judged.any():
+                best = max(best, float(np.max(np.abs(corr[judged]))))
+    return best

@@ -91,9 +91,9 @@ def test_same_key_gives_identical_bytes(tmp_path, voices, fmt, subtype, ext):
     _write(src, _clip(voices[2], 16000, 1), 16000, fmt, subtype)
     digests = set()
     for i in range(2):
-        deid.anonymize_file(src, tmp_path / f"o{i}{ext}", "standard", key=b"same key")
+        deid.anonymize_file(src, tmp_path / f"o{i}{ext}", "standard", key=b"the same secret key")
         digests.add(hashlib.sha256((tmp_path / f"o{i}{ext}").read_bytes()).hexdigest())
-    deid.anonymize_file(src, tmp_path / f"other{ext}", "standard", key=b"other key")
+    deid.anonymize_file(src, tmp_path / f"other{ext}", "standard", key=b"another secret key")
     assert len(digests) == 1
     assert hashlib.sha256((tmp_path / f"other{ext}").read_bytes()).hexdigest() not in digests
 
@@ -112,7 +112,7 @@ def test_input_is_never_the_output(tmp_path, voices):
     before = src.read_bytes()
     (tmp_path / "link.wav").symlink_to(src)
     for dst in (src, tmp_path / "." / "in.wav", tmp_path / "link.wav"):
-        with pytest.raises(DeidError, match="the output is the input; deid never writes over a file it reads"):
+        with pytest.raises(DeidError, match="is the input; deid never writes over a file it reads"):
             deid.anonymize_file(src, dst, seed=1)
     assert src.read_bytes() == before
 
@@ -309,3 +309,34 @@ def test_long_m4a_is_spilled_to_an_anonymous_file_and_run_in_blocks(tmp_path, vo
         source.scan()
         spill = os.readlink(f"/proc/self/fd/{source._spill.fileno()}")
         assert spill.startswith(tempfile.gettempdir()) and spill.endswith("(deleted)")
+
+
+def test_each_input_is_decoded_once(tmp_path, voices, monkeypatch):
+    """One file, one decode: a short input is loaded once and never scanned or re-read; a long one in
+    a batch (scope and hash handed down) is never scanned, and its blocks are read where they lie."""
+    from deid.audio import source
+
+    decodes: list[str] = []
+
+    def counted(cls, name):
+        original = getattr(cls, name)
+
+        def wrapper(self, *args, **kwargs):
+            decodes.append(f"{cls.__name__}.{name}")
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, wrapper)
+
+    for name in ("load", "scan", "_blocks", "read"):
+        counted(source.SndfileSource, name)
+    counted(source.ForwardSource, "_blocks")
+    flac = tmp_path / "in.flac"
+    _write(flac, _clip(voices[0], 16000, 1, seconds=4.0), 16000, "FLAC", "PCM_16")
+    deid.anonymize_file(flac, tmp_path / "out.flac", "standard", seed=1)
+    assert decodes == ["SndfileSource.load"]
+    decodes.clear()
+    deid.anonymize_file(_m4a(tmp_path, voices), tmp_path / "memo.flac", "standard", seed=1)
+    assert decodes == ["ForwardSource._blocks"]
+    decodes.clear()
+    deid.anonymize_file(flac, tmp_path / "blocks.flac", "fast", seed=1, scope="file:0", block_seconds=1.0)
+    assert set(decodes) == {"SndfileSource.read"} and len(decodes) > 1

@@ -133,3 +133,24 @@ def test_inspect_lists_planted_fields_and_anonymize_leaves_none(tmp_path):
     raw = out.read_bytes()
     for marker in (b"Jane", b"EX-0042", b"555 0100", b"LIST"):
         assert marker not in raw
+
+
+def test_single_file_takes_block_seconds(tmp_path, speech, monkeypatch):
+    """``--block-seconds`` reaches the engine for one file too (issue 12: the single-file branch dropped it)."""
+    import numpy as np
+
+    from deid import engine
+
+    cuts = []
+    original = engine.find_cuts
+    monkeypatch.setattr(engine, "find_cuts", lambda stream, *, block: cuts.append(original(stream, block=block)) or cuts[-1])
+    src = tmp_path / "in.wav"
+    y = np.tile(speech, int(np.ceil(25 * 16000 / len(speech))))[: 25 * 16000]
+    sf.write(src, y, 16000, subtype="PCM_16")
+    for option, blocks in (([], 1), (["--block-seconds", "10"], 3)):
+        cuts.clear()
+        result = runner.invoke(app, ["anonymize", str(src), str(tmp_path / "out.wav"), "--seed", "3", "--preset", "fast",
+                                     *option])
+        assert result.exit_code == 0, result.output
+        assert (len(cuts[0]) - 1 if cuts else 1) == blocks
+        assert sf.info(tmp_path / "out.wav").frames == len(y)

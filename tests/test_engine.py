@@ -367,3 +367,26 @@ def test_killed_run_leaves_no_original_audio_anywhere(long_file: Path, tmp_path:
         n = min(len(data), len(x))
         corr = float(np.dot(data[:n], x[:n]) / np.sqrt(np.dot(data[:n], data[:n]) * np.dot(x[:n], x[:n]) + 1e-12))
         assert abs(corr) < 0.2, (path, corr)
+
+
+@pytest.mark.parametrize("method", ["psola", "world"])
+def test_f0_is_estimated_once_per_block(long_file: Path, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """The statistics pass keeps each block's F0 contour for the processing pass: one estimate per
+    block in blocks, one for the whole signal, whatever the passes (issue 12: F0 was estimated twice)."""
+    from deid.keys import Key, rng_for
+    from deid.transforms import PseudoVoice, world
+
+    estimator = "estimate_f0" if method == "psola" else "track_f0"
+    calls: list[int] = []
+    original = getattr(world, estimator)
+    monkeypatch.setattr(world, estimator, lambda y, **kw: calls.append(len(y)) or original(y, **kw))
+    x = sf.read(long_file, dtype="float32", frames=45 * SR)[0][None, :]
+    pipe = Pipeline([PseudoVoice(method=method)])
+    drawn = pipe.draw(rng_for(Key.from_seed(1), "scope"))
+    for block_seconds in (None, 15.0):
+        calls.clear()
+        stream = engine.ArrayStream(x, SR)
+        blocks = 1 if block_seconds is None else len(find_cuts(stream, block=int(block_seconds * SR))) - 1
+        engine.run(list(pipe), stream, engine.ArraySink(1, x.shape[1]), [drawn], block_seconds=block_seconds)
+        assert len(calls) == blocks, (block_seconds, calls)
+        assert blocks == (1 if block_seconds is None else 3)

@@ -4,6 +4,7 @@ non-personal words are. One Whisper model serves the whole session (loading it i
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -116,8 +117,40 @@ def test_plan_from_asr_and_from_a_sidecar_agree(espeak, transcriber, tmp_path):
     again = plan_file(RedactOptions(), duration=duration, transcript=sidecar_for(audio))
     assert again.spans == plan.spans
     assert "[PHONE]" in plan.redacted_transcript() and "647" not in plan.redacted_transcript()
-    out = plan.edit(sr).apply(y)
+    out = deid.redact(y, sr, plan.spans)
     assert out.shape == y.shape
+
+
+@pytest.mark.slow
+def test_asr_on_a_folder_redacts_what_it_hears(espeak, transcriber, tmp_path):
+    """`anonymize --redact --asr` on a folder: each worker loads the model once, one thread; the
+    phone number said after real corpus speech is not heard in the output."""
+    import soundfile as sf
+    import soxr
+    from conftest import corpus_clips
+    from typer.testing import CliRunner
+
+    from deid.cli import app
+
+    said, sr = speak(PHONE)
+    corpus, csr = sf.read(corpus_clips(1)[0], dtype="float32")
+    y = np.concatenate([corpus, np.zeros(csr // 2, np.float32), soxr.resample(said, sr, csr).astype(np.float32) * 0.5])
+    for rel in ("a/one.flac", "two.flac"):
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / "in" / rel, y, csr)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["anonymize", str(tmp_path / "in"), str(out), "--preset", "light", "--redact", "--asr",
+                                      "--seed", "1", "--workers", "2", "--report", str(tmp_path / "r.jsonl")])
+    assert result.exit_code == 0, result.output
+    before = " ".join(w.text for w in transcriber.words(y, csr))
+    assert "647" in before.replace(" ", "").replace("-", "")
+    for rel in ("a/one.flac", "two.flac"):
+        z, zsr = sf.read(out / rel, dtype="float32")
+        assert z.shape == y.shape
+        after = " ".join(w.text for w in transcriber.words(z, zsr))
+        assert not any(d in after.replace(" ", "").replace("-", "") for d in ("647", "221", "0488")), after
+    lines = (tmp_path / "r.jsonl").read_text().splitlines()
+    assert {json.loads(line)["file"] for line in lines} == {"a/one.flac", "two.flac"}
 
 
 def test_a_missing_sidecar_fails(tmp_path):
@@ -150,3 +183,29 @@ def test_speech_without_words_is_found_for_a_second_pass():
     assert a1 == pytest.approx(3.0 - 0.3, abs=0.05) and b1 == pytest.approx(4.5 + 0.3, abs=0.05)
     assert a2 == pytest.approx(6.0 - 0.3, abs=0.05) and b2 == pytest.approx(8.0 + 0.3, abs=0.05)
     assert unheard_speech(np.zeros(sr, np.float32), []) == []
+
+
+def test_a_window_where_greedy_decoding_looped_is_decoded_again_with_a_beam(monkeypatch):
+    from deid.redact import Word
+    from deid.redact.transcriber import LOOP_BEAM, looped
+
+    loop = "I live at Wednesday, noon," + " and noon," * 40
+    assert looped(loop)
+    assert not looped("Hi, this is Linda Garcia calling about my account. I was born on the 23rd of June, 1981.")
+    assert not looped("five five five")  # too short to tell
+    beams = []
+
+    def decode(self, audio, *, beam_size):
+        beams.append(beam_size)
+        if beam_size == 1:
+            return [("Hello there.", [Word("Hello", 0.0, 0.4)]), (loop, [Word("noon", 1.0, 1.2)] * 40)]
+        return [("I live at 22 Elm Street.", [Word("I", 1.0, 1.1), Word("live", 1.1, 1.3)])]
+
+    monkeypatch.setattr(Transcriber, "_decode", decode)
+    ear = object.__new__(Transcriber)
+    assert [w.text for w in ear._recognise(np.zeros(16000, np.float32))] == ["I", "live"]
+    assert beams == [1, LOOP_BEAM]
+    beams.clear()
+    monkeypatch.setattr(Transcriber, "_decode", lambda self, audio, *, beam_size: beams.append(beam_size) or [("Hello there.", [])])
+    ear._recognise(np.zeros(16000, np.float32))
+    assert beams == [1]  # no loop: greedy only

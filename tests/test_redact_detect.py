@@ -182,9 +182,41 @@ def test_checksummed_ids(text: str, detector: str):
     assert detector in {f.detector for f in detect(words(text)) if f.entity == "id"}
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # "three five four, five five five" on a telephone line, as tiny.en heard it.
+        ("you can reach me on free time for time time time thanks", "you can reach me on PHONE PHONE PHONE PHONE PHONE PHONE thanks"),
+        # A full stop inside a number (a pause) does not end it; a new sentence of words does.
+        ("my number is free time for. Time time time. Nine nine eight", "my number is " + " ".join(["NUMBER"] * 9)),
+        ("My zip code is nine oh two one oh. Thanks", "My zip code is ADDRESS ADDRESS ADDRESS ADDRESS ADDRESS Thanks"),
+    ],
+)
+def test_what_follows_a_number_cue_is_redacted_however_it_was_heard(text: str, expected: str):
+    assert redacted(text) == expected
+
+
+def test_a_phone_number_heard_with_a_digit_too_many_is_still_a_phone():
+    # "six four seven, two two one, oh four eight eight" as tiny.en heard it: no valid number.
+    assert redacted("My phone number is 647221. 04888 thanks, bye", entities={"phone"}) == (
+        "My phone number is PHONE PHONE thanks, bye"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["call me back tomorrow please", "call me when you get home", "you can reach me at the office",
+     "What number is it? I think the number is big.", "please hold, my number is in the system",
+     "The extension is being built now"],
+)
+def test_a_number_cue_without_a_number_takes_nothing(text: str):
+    assert redacted(text) == text
+
+
 def test_a_failed_checksum_is_no_card_but_still_a_number():
     found = detect(words("the card number is 4539 1488 0343 6468"))
-    assert {f.entity for f in found} == {"number"}
+    # (The cue "card number" still makes it an id, whatever the digits.)
+    assert {f.entity for f in found if f.detector != "digits:cue"} == {"number"}
 
 
 @pytest.mark.parametrize(
@@ -201,6 +233,13 @@ def test_a_failed_checksum_is_no_card_but_still_a_number():
 )
 def test_emails_and_urls(text: str, entity: str):
     assert entity in entities(text)
+
+
+def test_what_follows_an_email_cue_is_the_address_however_it_was_heard():
+    # "s dot taylor at gmail dot com" as tiny.en heard it: the name is outside the web address.
+    assert redacted("My email is at www .kaylerapte -mail .com. Thanks") == "My email is EMAIL EMAIL EMAIL EMAIL EMAIL Thanks"
+    assert redacted("my email is not working, can you help") == "my email is EMAIL EMAIL EMAIL EMAIL EMAIL"  # the price
+    assert "email" not in entities("I sent an email yesterday. Is it there?")
 
 
 def test_a_spoken_email_covers_its_local_part():
@@ -224,6 +263,11 @@ def test_a_spoken_email_covers_its_local_part():
 )
 def test_dates(text: str):
     assert "date" in entities(text)
+
+
+def test_a_birth_date_runs_to_its_year_however_it_was_heard():
+    assert redacted("I was born on the 25th of July nineteen seventy for the record") == "I was born on the " + " ".join(["DATE"] * 8)
+    assert redacted("I was born on the 25th of July and I live here") == "I was born on the DATE DATE DATE and I live here"
 
 
 @pytest.mark.parametrize("text", ["see you in March", "on Monday", "may I help you", "it is the second time"])
@@ -259,6 +303,12 @@ def test_street_address_span_covers_number_street_and_unit():
     assert redacted("send it to 1422 Maple Avenue apartment 6 today") == "send it to ADDRESS ADDRESS ADDRESS ADDRESS ADDRESS today"
 
 
+def test_a_street_named_without_its_number_in_a_cased_transcript():
+    assert redacted("I walked down and made it to Kingsley Road.") == "I walked down and made it to ADDRESS ADDRESS"
+    assert "address" not in entities("i walked down and made it to kingsley road")  # no case, no clue
+    assert "address" not in entities("Road works ahead, said the sign.")  # at a sentence's start
+
+
 @pytest.mark.parametrize("text", ["I live at home with my parents", "it is a 5 minute walk", "turn left after 2 blocks onto the main road", "I ran 10 miles down the road", "meet me at 705 pm"])
 def test_everyday_numbers_before_street_words_are_no_address(text: str):
     assert "address" not in entities(text)
@@ -280,6 +330,10 @@ def test_everyday_numbers_before_street_words_are_no_address(text: str):
         ("I spoke to Siobhan Featherstone yesterday.", "I spoke to NAME NAME yesterday."),
         ("can you spell that? O-K-A-F-O-R.", "can you spell that? NAME"),
         ("Okafor, that's O K A F O R.", "NAME NAME NAME NAME NAME NAME NAME NAME"),
+        # A listed surname that is also a word, capitalised inside a sentence, with no cue.
+        ("I had lunch with Miller yesterday.", "I had lunch with NAME yesterday."),
+        ("Hello, David Miller speaking.", "Hello, NAME NAME speaking."),  # a title-cased sentence
+        ("Hello, Miller speaking. How can I help?", "Hello, NAME speaking. How can I help?"),
     ],
 )
 def test_names(text: str, expected: str):
@@ -296,6 +350,9 @@ def test_names(text: str, expected: str):
         "I'm in Paris next week.",
         "Will you mark the page?",
         "Set A Timer For Fifteen Minutes Please And Turn On The Lights",
+        "I'm speaking English at Christmas, on Monday in May.",
+        "Hello, How are you? Hi, This is great. Who is speaking?",
+        "and I live at 87 Birchwood Lane, near Hyde Park",  # a surname that is a street's suffix
     ],
 )
 def test_everyday_words_are_no_names(text: str):

@@ -150,7 +150,7 @@ BROKEN = {
     "other.json": ('{"hello": 1}', "neither Whisper"),
     "aws.json": ('{"results": {"items": [\n {"type": "pronunciation", "alternatives": [{"content": "hi"}]}]}}', "line 2: pronunciation item has no start_time"),
     "bad.vtt": ("WEBVTT\n\n00:00:01.000 --> soon\nhello\n", "line 3: cue timing"),
-    "nohead.vtt": ("00:00:01.000 --> 00:00:02.000\nhello\n", "not a CSV/TSV|start, end and word|not WebVTT"),
+    "nohead.vtt": ("00:00:01.000 --> 00:00:02.000\nhello\n", "line 1: not WebVTT"),
     "bad.csv": ("start,end,word\n0.0,0.4,hi\n0.5,later,there\n", "line 3: start or end is not a time"),
     "short.csv": ("start,end,word\n0.0,0.4,hi\n0.5,0.9\n", "line 3: expected start,end,word"),
     "header.csv": ("begin,finish,token\n0.0,0.4,hi\n", "line 1: header must name"),

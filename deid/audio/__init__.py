@@ -39,7 +39,16 @@ class Audio:
 
 
 def read_info(path: str | Path) -> AudioInfo:
-    """Container, sample format, rate, channels and length of an audio file, from its header."""
+    """Container, sample format, rate, channels and length of an audio file, from its header.
+
+    The file passes every check :func:`open_input` makes (the one input check of every command),
+    and no sample is decoded.
+
+    Raises
+    ------
+    AudioError
+        With a one-line reason naming the file (see :func:`open_input`).
+    """
     with open_input(path, hash=False) as source:
         return source.info
 

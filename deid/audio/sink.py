@@ -1,8 +1,8 @@
 """Writing an output: one function, :func:`open_output`, and one sink for every container.
 
-:func:`open_output` does every check of an output before any processing starts: the write rule
-(:func:`deid.paths.check_writes`: not an input, not a folder, not a read-only file...), its
-folder exists and is writable, the format can hold the rate and sample format. The sink then takes the audio in pieces and, on :meth:`FileSink.commit`:
+:func:`open_output` does every check of an output before any processing starts: not an input,
+its folder exists and is writable, it is not a folder, the format can hold the rate and sample
+format. The sink then takes the audio in pieces and, on :meth:`FileSink.commit`:
 
 1. **encode**: libsndfile has written the pieces into an anonymous temporary file in the system
    temp folder (never visible, gone when the process ends);
@@ -28,6 +28,7 @@ import numpy as np
 
 from deid.audio.formats import check_format
 from deid.errors import AudioError, DeidError
+from deid.paths import check_writes
 
 
 class _SndfileEncoder:
@@ -93,11 +94,8 @@ class FileSink:
         finally:
             self._encoded.close()
         try:
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            tmp.publish()
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             raise AudioError(f"cannot write: {exc.strerror or exc}", self.path) from None
         _fsync_dir(self.path.parent)
 
@@ -119,7 +117,7 @@ class FileSink:
 
 
 def open_output(path: str | Path, *, sr: int, channels: int, format: str, subtype: str,
-                reads: Mapping[str, Path | None] | None = None) -> FileSink:
+                reads: Mapping[str, str | os.PathLike[str] | None] | None = None) -> FileSink:
     """Check an output before any work, and open its sink.
 
     Parameters
@@ -131,20 +129,19 @@ def open_output(path: str | Path, *, sr: int, channels: int, format: str, subtyp
     format, subtype : str
         soundfile format and subtype (see :func:`deid.audio.output_format`).
     reads : mapping of label to path, optional
-        Files the run reads, which the output must not be (``{"the input": src}``).
+        Files the run reads, which the output must not be (``{"the input": ..., "the key file":
+        ..., "the preset": ...}``); see :func:`deid.paths.check_writes`.
 
     Raises
     ------
     DeidError
-        When the output breaks the write rule (:func:`deid.paths.check_writes`: an input, a
-        folder, a read-only file...), or its folder is missing or unwritable.
+        When the output breaks the write rule (it is a file the run reads, a folder, or an
+        existing read-only file), or its folder is missing or unwritable.
     AudioError
         When the format cannot hold this audio (e.g. Opus at 44.1 kHz).
     """
-    from deid.paths import check_writes
-
-    check_writes({"the output": path}, reads=reads)
     path = Path(path)
+    check_writes({"the output": path}, reads=reads)
     folder = path.parent
     if not folder.is_dir():
         raise DeidError("output folder does not exist", folder)

@@ -10,16 +10,18 @@ while they are read, and then gives its audio as float32 ``(channels, n)`` at an
   anonymous temporary file in the system temp folder (unlinked at creation, so never visible and
   gone when the process ends, even by a kill) and is read back from there.
 
-Checks, and where they happen: the file itself (missing, a folder, empty, unreadable) and its
-header and layout (not audio, unsupported, a second audio stream after the first, which decoders
-would drop without a word, a rate below 4 kHz, no samples, a WAV or AIFF whose audio chunk is
-shorter than it declares) in :func:`open_input`, before anything is decoded; the samples (NaN or infinite, audio that ends before the header
-says) whenever they are read. Every command runs them (``strip`` too). Hostile-input checks
-belong in :func:`_check_file`, :func:`_layout` and :func:`_check_header`.
+Checks, and where they happen, for every command and mode alike: in :func:`open_input`, before
+anything is decoded, the file itself (missing, a folder, empty, unreadable:
+:func:`_check_file`), its structure as deid's own parser reads it (not audio, unsupported,
+corrupt, cut or lying about its length, a second audio stream: :func:`_check_structure`) and
+its header as the decoder reads it (no channels, no samples, a rate below the floor:
+:func:`_check_header`); the samples (NaN or infinite, audio that ends before the header says)
+whenever they are read. Hostile-input checks belong in those three functions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -34,14 +36,12 @@ import numpy as np
 
 from deid.audio.formats import AudioInfo
 from deid.errors import AudioError, DeidError
+from deid.paths import as_path, read_failure
 
 #: Bytes read at once when the hash has to catch up with a reader that jumped ahead.
 _CHUNK = 1 << 20
 #: Frames decoded at a time by a sequential read.
 _BLOCK_FRAMES = 1 << 16
-#: The lowest sample rate deid handles: below it there is no speech band to anonymize (and the
-#: analyses' filters cannot be built).
-MIN_RATE = 4000
 
 
 class _Reader:
@@ -148,6 +148,8 @@ class Source:
         self.path, self.info, self._reader = path, info, reader
         self.peak = 0.0
         self._exact = False
+        #: The file's regions as the input check parsed them (:mod:`deid.metadata.layout`).
+        self.regions: list[Any] = []
 
     @property
     def sr(self) -> int:
@@ -172,6 +174,13 @@ class Source:
         if self._reader._digest is None:
             raise DeidError("the input was opened without hashing", self.path)
         return self._reader.hexdigest()
+
+    @contextlib.contextmanager
+    def mapped(self) -> Iterator[mmap.mmap]:
+        """The file's bytes, mapped read-only from the descriptor the checks read (the file
+        :attr:`regions` describe, even if its name has since been given to another)."""
+        with mmap.mmap(self._reader.fd, 0, access=mmap.ACCESS_READ) as buf:
+            yield buf
 
     def read(self, a: int, b: int) -> np.ndarray:
         """float32 ``(channels, b - a)`` of frames ``[a, b)``."""
@@ -337,6 +346,9 @@ class ForwardSource(Source):
 def open_input(path: str | Path, *, hash: bool = True) -> Source:
     """Open an input for reading: every check that needs no decoding, then the header.
 
+    This is the one input check of every command and mode (anonymize, strip, inspect; a file or
+    a folder): what it refuses, none of them reads.
+
     Parameters
     ----------
     path : str or Path
@@ -349,31 +361,25 @@ def open_input(path: str | Path, *, hash: bool = True) -> Source:
     ------
     AudioError
         With a one-line reason naming the file: missing, a folder, empty, unreadable, not audio,
-        unsupported, or truncated according to its header.
+        unsupported, corrupt, cut or lying about its length (from its structure), holding a
+        second audio stream, or with a header no recording has (no channels, no samples, a
+        rate below :data:`deid.defaults.MIN_SAMPLE_RATE`).
     """
-    path = Path(path)
+    path = as_path(path, "the input")
     size = _check_file(path)
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
-        raise AudioError(f"cannot read: {exc.strerror or exc}", path) from None
+        raise AudioError(read_failure(exc), path) from None
     try:
-        head = os.pread(fd, 1 << 16, 0)
-        trailing, layout_error = _layout(path, head)
         reader = _Reader(fd, size, digest=hashlib.sha256() if hash else None)
-        try:
-            if head[4:8] == b"ftyp":
-                source: Source = _open_av(path, reader)
-            else:
-                source = _open_sndfile(path, reader)
-        except AudioError:
-            # deid's own walker says more precisely what is wrong (a count no file could hold).
-            if layout_error is not None:
-                raise AudioError(layout_error.reason, path) from None
-            raise
-        if trailing is not None and trailing.streams:
-            raise AudioError(trailing.reason(), path)
-        _check_header(source, fd)
+        regions = _check_structure(path, fd)
+        if regions[0].kind == "mp4":
+            source: Source = _open_av(path, reader)
+        else:
+            source = _open_sndfile(path, reader)
+        source.regions = regions
+        _check_header(source)
         return source
     except BaseException:
         os.close(fd)
@@ -387,7 +393,7 @@ def _check_file(path: Path) -> int:
     except FileNotFoundError:
         raise AudioError("no such file", path) from None
     except OSError as exc:
-        raise AudioError(f"cannot read: {exc.strerror}", path) from None
+        raise AudioError(read_failure(exc), path) from None
     if path.is_dir():
         raise AudioError("is a folder, not an audio file", path)
     if stat.st_size == 0:
@@ -395,41 +401,32 @@ def _check_file(path: Path) -> int:
     return stat.st_size
 
 
-def _layout(path: Path, head: bytes) -> tuple[Any, DeidError | None]:
-    """What deid's own walker finds after the first audio stream (`deid.metadata.trailing_data`),
-    or why it cannot lay out a container it knows; a file the decoder reads need not be one it can."""
-    from deid.metadata import sniff, trailing_data
+def _check_structure(path: Path, fd: int) -> list[Any]:
+    """The file's regions, read by deid's own parser, which refuses (before any decoder sees the
+    file) a container it does not know, a first stream that is corrupt, cut or lies about its
+    length, and a second audio stream (see :func:`deid.metadata.check_regions`)."""
+    from deid.metadata import check_regions
 
-    try:
-        sniff(head)
-    except DeidError:
-        return None, None  # not a container deid knows: the decoder says what it is not
-    try:
-        return trailing_data(path), None
-    except DeidError as exc:
-        return None, exc
-
-
-def _check_header(source: Source, fd: int) -> None:
-    """Refuse what the header shows, before any decoding: a rate below `MIN_RATE`, no audio, and
-    audio that ends before the header says (an interrupted copy or recording)."""
-    from deid.metadata import declared_audio
-
-    info, path = source.info, source.path
-    if info.samplerate < MIN_RATE:
-        raise AudioError(f"sample rate of {info.samplerate} Hz: deid handles {MIN_RATE} Hz and more", path)
-    if info.channels < 1 or (source.exact and info.frames == 0):
-        raise AudioError("holds no audio samples", path)
-    if info.format not in ("WAV", "WAVEX", "AIFF"):
-        return
     with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
         try:
-            extent = declared_audio(buf)
-        except DeidError:
-            return
-    if extent is not None and extent[1] < extent[0]:
-        raise AudioError(f"truncated: the header declares {extent[0]} bytes of audio, the file holds {extent[1]}",
-                         path)
+            return check_regions(buf)
+        except AudioError as exc:
+            raise AudioError(exc.reason, path) from None
+
+
+def _check_header(source: Source) -> None:
+    """Refuse a header no recording has, as the decoder reads it: no channels, a rate below the
+    floor, or (where the header's length is exact) no samples at all."""
+    from deid.defaults import MIN_SAMPLE_RATE
+
+    info = source.info
+    if info.channels < 1:
+        raise AudioError(f"has {info.channels} channels", source.path)
+    if info.samplerate < MIN_SAMPLE_RATE:
+        raise AudioError(f"its sample rate is {info.samplerate} Hz; deid reads speech sampled at {MIN_SAMPLE_RATE} Hz "
+                         "(telephone quality) or more", source.path)
+    if source.exact and info.frames == 0:
+        raise AudioError("holds no audio samples", source.path)
 
 
 def _open_sndfile(path: Path, reader: _Reader) -> SndfileSource:
@@ -455,15 +452,6 @@ def _open_sndfile(path: Path, reader: _Reader) -> SndfileSource:
 def _open_av(path: Path, reader: _Reader) -> ForwardSource:
     import av
 
-    from deid.metadata import rebuilt_pieces
-
-    # deid's walker reads the sample tables with every count bounded by the bytes that hold it,
-    # before FFmpeg trusts them.
-    with mmap.mmap(reader.fd, 0, access=mmap.ACCESS_READ) as buf:
-        try:
-            rebuilt_pieces(buf)
-        except AudioError as exc:
-            raise AudioError(exc.reason, path) from None
     try:
         container = av.open(_View(reader), mode="r")
     except av.error.FFmpegError as exc:
@@ -479,7 +467,9 @@ def _open_av(path: Path, reader: _Reader) -> ForwardSource:
 
 
 def _decode_reason(exc: Exception) -> str:
-    text = str(exc).split("\n")[0]
+    # libsndfile's own words: str() adds "Error opening <the object read>", which names a
+    # Python object (or a stand-in for a file in a store), and the error names the file already.
+    text = (getattr(exc, "error_string", None) or str(exc)).split("\n")[0]
     lowered = text.lower()
     if "unknown format" in lowered or "format not recognised" in lowered or "not a regular file" in lowered:
         return "not a recognised audio file (unsupported format or corrupt header)"

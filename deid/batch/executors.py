@@ -1,4 +1,4 @@
-"""Where the per-file work runs: a local process pool, or a Dask distributed cluster.
+"""Where the per-file work runs: a local process pool, a Dask distributed cluster, or this process.
 
 Both take the same :class:`~deid.batch.work.Task` list and :class:`~deid.batch.work.Config`
 and yield one :class:`~deid.batch.work.Outcome` per task, in completion order; resume, the
@@ -8,6 +8,8 @@ summary and the exit code are decided by the caller, so they behave the same on 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -31,6 +33,23 @@ def _context() -> multiprocessing.context.BaseContext:
         ctx.set_forkserver_preload(["deid.batch.lifeline", "deid.batch.preload"])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+#: Environment variables through which store libraries find credentials, endpoints and options.
+_STORE_VARIABLES = ("AWS_", "BOTO_", "FSSPEC_", "GOOGLE_", "GCLOUD_", "CLOUDSDK_", "AZURE_")
+
+
+def _store_settings() -> dict[str, str]:
+    """The run's store variables now: the fork server's copy of the environment dates from its start."""
+    return {name: value for name, value in os.environ.items() if name.startswith(_STORE_VARIABLES)}
+
+
+def _start_worker(run_pid: int, store: dict[str, str]) -> None:
+    """Pool initializer: die with the run, and see the stores as the run does at this moment."""
+    lifeline.bind_worker(run_pid)
+    for name in [n for n in os.environ if n.startswith(_STORE_VARIABLES) and n not in store]:
+        del os.environ[name]
+    os.environ.update(store)
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
@@ -58,13 +77,22 @@ def run_local(tasks: Sequence[Task], config: Config, *, workers: int) -> Iterato
                 yield Outcome(task.rel, task.output, FAILED, "the worker process died on this file (out of memory or a crash)")
 
 
+def _cannot_start(exc: OSError) -> DeidError:
+    """The pool's helper processes (resource tracker, fork server, workers) could not be started:
+    too many processes for this user, or an interpreter the user may not run."""
+    return DeidError(f"cannot start worker processes ({sys.executable}): {exc.strerror or exc}")
+
+
 def _drain(queue: list[Task], config: Config, *, width: int, depth: int) -> Iterator[Outcome]:
     """Run tasks popped from the end of ``queue`` until it is empty or the pool breaks.
 
     Returns (as the generator's value) the tasks that were running when the pool broke.
     """
-    pool = ProcessPoolExecutor(width, mp_context=_context(), initializer=lifeline.bind_worker,
-                               initargs=(lifeline.arm(),))
+    try:
+        pool = ProcessPoolExecutor(width, mp_context=_context(), initializer=_start_worker,
+                                   initargs=(lifeline.arm(), _store_settings()))
+    except OSError as exc:
+        raise _cannot_start(exc) from None
     running: dict[Future[Outcome], Task] = {}
     crashed: list[Task] = []
     interrupted = True
@@ -72,7 +100,10 @@ def _drain(queue: list[Task], config: Config, *, width: int, depth: int) -> Iter
         while queue or running:
             while queue and len(running) < depth and not crashed:
                 task = queue.pop()
-                running[pool.submit(process, task, config)] = task
+                try:
+                    running[pool.submit(process, task, config)] = task
+                except OSError as exc:
+                    raise _cannot_start(exc) from None
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 task = running.pop(future)
@@ -94,12 +125,19 @@ def _drain(queue: list[Task], config: Config, *, width: int, depth: int) -> Iter
     return crashed
 
 
+def run_inline(tasks: Sequence[Task], config: Config) -> Iterator[Outcome]:
+    """Process ``tasks`` one at a time in this process: for a store that exists only here (``memory://``)."""
+    for task in tasks:
+        yield process(task, config)
+
+
 def run_dask(tasks: Sequence[Task], config: Config, *, scheduler: str) -> Iterator[Outcome]:
     """Submit ``tasks`` to the Dask distributed scheduler at ``scheduler``.
 
     The workers must see the input and output folders under the same paths (a shared
-    filesystem). The settings, key included, are sent once to every worker; use a ``tls://``
-    scheduler on an untrusted network.
+    filesystem), or reach the store they are in with credentials of their own. The settings,
+    key included, are sent once to every worker; use a ``tls://`` scheduler on an untrusted
+    network.
     """
     try:
         from distributed import Client, as_completed

@@ -27,7 +27,8 @@ ENV_VAR = "DEID_RUN_PID"
 _PR_SET_PDEATHSIG = 1
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists (on this machine, as far as this process can see)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -46,7 +47,7 @@ def watch(pid: int) -> None:
         except ProcessLookupError:
             os._exit(1)
         except (AttributeError, OSError):  # no pidfd (not Linux 5.3+): poll
-            while _alive(pid):
+            while alive(pid):
                 time.sleep(0.2)
             os._exit(1)
         select.select([fd], [], [])

@@ -75,6 +75,10 @@ def print_summary(summary: Summary, *, verb: str = "anonymized") -> None:
     table.add_row("failed", str(summary.count(FAILED)))
     console.print(table)
     console.print(Text(f"{_clock(summary.audio_seconds)} of audio processed in {_clock(summary.wall_seconds)}"))
+    spans = sum(len(o.report) for o in summary.outcomes)
+    if spans:
+        files = sum(bool(o.report) for o in summary.outcomes)
+        console.print(Text(f"{spans} span{'s' * (spans != 1)} of spoken personal data redacted in {files} file{'s' * (files != 1)}"))
     if not summary.outcomes:
         among = f" among its {len(summary.skipped)} entries" if summary.skipped else ""
         kinds = ", ".join(sorted(e.lstrip(".") for e in AUDIO_EXTENSIONS))

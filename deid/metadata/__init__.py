@@ -36,13 +36,13 @@ from deid.errors import AudioError, DeidError, MetadataError
 from deid.metadata._common import Field, Piece, Rebuilt, Span, release
 from deid.metadata.layout import NAMES, Region, module, region_fields, regions
 from deid.metadata.layout import sniff as _sniff_at
-from deid.paths import check_writes, temp_beside
+from deid.paths import TempFile, as_path, check_writes, read_failure
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Field", "StripReport", "Trailing", "clean_encoded", "declared_audio", "finalize_written", "inspect_file",
-           "read_m4a", "rebuilt_pieces", "require_one_stream", "sniff", "strip_file", "trailing_data", "verify_clean"]
+__all__ = ["Field", "StripReport", "Trailing", "check_regions", "clean_encoded", "finalize_written", "inspect_file",
+           "read_m4a", "rebuilt_pieces", "sniff", "strip_file", "trailing_data", "verify_clean"]
 
 _COPY_BLOCK = 1 << 20
 #: What a walker raises on bytes it cannot make sense of; reported as one line, "corrupt ...".
@@ -63,6 +63,8 @@ class StripReport:
         Structures written to the output, and structures left out.
     audio_bytes : int
         Bytes of audio payload copied unchanged.
+    seconds : float
+        Length of the audio, from its header.
     """
 
     src: str
@@ -71,6 +73,7 @@ class StripReport:
     kept: tuple[str, ...]
     dropped: tuple[str, ...]
     audio_bytes: int
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -112,11 +115,11 @@ def _mapped(path: str | Path) -> Iterator[bytes]:
     try:
         with open(path, "rb") as handle:
             if os.fstat(handle.fileno()).st_size == 0:
-                raise AudioError("file is empty", path)
+                raise AudioError("empty file (0 bytes)", path)
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
                 yield mapped  # type: ignore[misc]
     except OSError as exc:
-        raise AudioError(f"cannot read: {exc.strerror or exc}", path) from None
+        raise AudioError(read_failure(exc), path) from None
 
 
 def sniff(buf: bytes) -> str:
@@ -164,21 +167,29 @@ def rebuilt_pieces(buf: bytes) -> list[Piece]:
         raise AudioError(f"corrupt {NAMES.get(kind, 'file')}: {exc}") from None
 
 
-def declared_audio(buf: bytes) -> tuple[int, int] | None:
-    """For WAV and AIFF: the bytes of audio the header declares, and those the file holds.
+def check_regions(buf: bytes) -> list[Region]:
+    """The regions of an input, refusing what no command may read: the part of the single input
+    check (:func:`deid.audio.open_input`) that deid's own parser does.
 
-    None for other containers, and when the header leaves the length open (0 and 0xFFFFFFFF are
-    what streaming writers leave when they cannot seek back). Only chunk headers are read.
+    Refused: a container deid does not know, a first stream that is corrupt, cut or lies about
+    its length (each walker's ``check``), and more audio after the first stream.
+
+    Raises
+    ------
+    AudioError
+        With the reason, and no path (the caller names the file).
     """
-    kind = _sniff_at(buf)
-    if kind not in ("riff", "aiff"):
-        return None
-    chunks = module(kind)._layout(buf)[0]
-    audio_id = b"SSND" if kind == "aiff" else b"data"
-    for chunk in chunks:
-        if chunk.cid == audio_id and chunk.declared not in (0, 0xFFFFFFFF):
-            return chunk.declared, chunk.size
-    return None
+    kind = ""
+    try:
+        kind = _sniff_at(buf)
+        found = regions(buf)
+        _refuse_streams(found)
+        check = getattr(module(found[0].kind), "check", None)
+        if check is not None:
+            check(buf, found[0].parsed)
+    except _PARSE_ERRORS as exc:
+        raise AudioError(f"corrupt {NAMES.get(kind, 'file')}: {exc}") from None
+    return found
 
 
 def inspect_file(path: str | Path) -> list[Field]:
@@ -202,7 +213,7 @@ def inspect_file(path: str | Path) -> list[Field]:
     AudioError
         If the file is unreadable, of an unsupported kind, or corrupt.
     """
-    return _walk(path)
+    return _walk(as_path(path, "the file"))
 
 
 def trailing_data(path: str | Path) -> Trailing | None:
@@ -216,25 +227,12 @@ def trailing_data(path: str | Path) -> Trailing | None:
     AudioError
         If the file is unreadable, of an unsupported kind, or corrupt.
     """
-    with _parsed(path) as (buf, found):
+    with _parsed(as_path(path, "the file")) as (buf, found):
         streams = tuple((NAMES[r.kind], r.start) for r in found[1:] if r.audio)
         unexplained = sum(r.stop - r.start for r in found[1:] if r.kind == "unexplained")
         if not streams and not unexplained:
             return None
         return Trailing(found[0].stop, len(buf) - found[0].stop, streams, unexplained)
-
-
-def require_one_stream(path: str | Path) -> None:
-    """Refuse, with one line naming the file, a file that holds audio after its first stream.
-
-    Raises
-    ------
-    AudioError
-        If more audio follows the first stream (see `trailing_data`), or the file is unreadable.
-    """
-    trailing = trailing_data(path)
-    if trailing is not None and trailing.streams:
-        raise AudioError(trailing.reason(), path)
 
 
 def verify_clean(path: str | Path) -> None:
@@ -254,78 +252,93 @@ def verify_clean(path: str | Path) -> None:
         raise MetadataError(f"metadata remains after cleaning: {named}{more}", path)
 
 
-def _write(rebuilt: Rebuilt, buf: bytes, target: Path, digest: Any = None) -> Path:
-    """Write the pieces to a temporary file beside `target` and return its path (and feed `digest`)."""
-    fd, tmp = temp_beside(target)
+def _write(rebuilt: Rebuilt, buf: bytes, target: Path, digest: Any = None) -> TempFile:
+    """Write the pieces to a temporary file beside `target` and return it (and feed `digest`)."""
+    tmp = TempFile(target)
     update = digest.update if digest is not None else (lambda data: None)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            for piece in rebuilt.pieces:
-                if isinstance(piece, Span):
-                    for pos in range(piece.start, piece.stop, _COPY_BLOCK):
-                        chunk = buf[pos:min(pos + _COPY_BLOCK, piece.stop)]
-                        handle.write(chunk)
-                        update(chunk)
-                        release(buf, pos, _COPY_BLOCK)
-                else:
-                    handle.write(piece)
-                    update(piece)
+        handle = tmp.handle
+        for piece in rebuilt.pieces:
+            if isinstance(piece, Span):
+                for pos in range(piece.start, piece.stop, _COPY_BLOCK):
+                    chunk = buf[pos:min(pos + _COPY_BLOCK, piece.stop)]
+                    handle.write(chunk)
+                    update(chunk)
+                    release(buf, pos, _COPY_BLOCK)
+            else:
+                handle.write(piece)
+                update(piece)
+        handle.flush()
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp.path, 0o666 & ~umask)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        tmp.discard()
         raise
     return tmp
 
 
-def _after_first(found: list[Region]) -> list[str]:
-    """What strip leaves out after the first stream; refuses a file with more audio there."""
+def _refuse_streams(found: list[Region]) -> None:
+    """Refuse a file that holds more audio after its first stream (files joined with ``cat``, a
+    chained Ogg): decoders play only the first, so the rest would be dropped without a word."""
     streams = [r for r in found[1:] if r.audio]
     if streams:
         raise AudioError(Trailing(found[0].stop, 0, tuple((NAMES[r.kind], r.start) for r in streams), 0).reason())
+
+
+def _after_first(found: list[Region]) -> list[str]:
+    """What strip leaves out after the first stream; refuses a file with more audio there."""
+    _refuse_streams(found)
     labels = {"tags": "trailing tags", "padding": "padding after the audio",
               "unexplained": "bytes after the audio stream"}
     return list(dict.fromkeys(labels[r.kind] for r in found[1:]))
 
 
-def _clean_into(src: Path, dst: Path) -> tuple[str, Rebuilt]:
-    """Rebuild `src` into a verified temporary file, then move it onto `dst`."""
-    with _parsed(src) as (buf, found):
-        first = found[0]
-        try:
-            dropped_after = _after_first(found)
-            rebuilt = module(first.kind).rebuild(buf, first.parsed)
-        except AudioError as exc:
-            raise AudioError(exc.reason, src) from None
-        except _PARSE_ERRORS as exc:
-            raise AudioError(f"corrupt {NAMES[first.kind]}: {exc}", src) from None
-        rebuilt.dropped += dropped_after
-        try:
-            tmp = _write(rebuilt, buf, dst)
-        except OSError as exc:
-            raise AudioError(f"cannot write: {exc.strerror or exc}", dst) from None
+def _clean_into(buf: bytes, found: list[Region], src: Path, dst: Path) -> Rebuilt:
+    """Rebuild the first stream of `src` (mapped as `buf`, its regions `found`) into a verified
+    temporary file, then move it onto `dst`."""
+    first = found[0]
     try:
-        verify_clean(tmp)
-    except DeidError as exc:
-        tmp.unlink(missing_ok=True)
-        raise MetadataError(exc.reason, dst) from None
+        dropped_after = _after_first(found)
+        rebuilt = module(first.kind).rebuild(buf, first.parsed)
+    except AudioError as exc:
+        raise AudioError(exc.reason, src) from None
+    except _PARSE_ERRORS as exc:
+        raise AudioError(f"corrupt {NAMES[first.kind]}: {exc}", src) from None
+    rebuilt.dropped += dropped_after
     try:
-        os.replace(tmp, dst)
+        tmp = _write(rebuilt, buf, dst)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise AudioError(f"cannot write: {exc.strerror or exc}", dst) from None
-    return first.kind, rebuilt
+    _publish(_verified(tmp), dst)
+    return rebuilt
+
+
+def _verified(tmp: TempFile) -> TempFile:
+    """`tmp` once `verify_clean` has walked it; removed, and a MetadataError, if it is not clean."""
+    try:
+        verify_clean(tmp.path)
+    except DeidError as exc:
+        tmp.discard()
+        raise MetadataError(exc.reason, tmp.target) from None
+    return tmp
+
+
+def _publish(tmp: TempFile, dst: Path) -> None:
+    try:
+        tmp.publish()
+    except OSError as exc:
+        raise AudioError(f"cannot write: {exc.strerror or exc}", dst) from None
 
 
 def strip_file(src: str | Path, dst: str | Path) -> StripReport:
     """Remove all metadata from `src` into `dst`, keeping the audio payload bit-identical.
 
-    The output is rebuilt from the allow-listed structures (see the module docstring),
-    written to a temporary file beside `dst`, verified with `verify_clean`, and only then
-    renamed onto `dst`. `src` is never modified. A file that holds more audio after its
-    first stream (files joined with ``cat``, a chained Ogg) is refused, since decoders would
-    play only the first; tags and bytes after the stream are dropped.
+    `src` passes the same input check as every command (:func:`deid.audio.open_input`), without
+    a sample decoded; `dst` the same write rule (:func:`deid.paths.check_writes`). The output is
+    rebuilt from the allow-listed structures (see the module docstring), written to a temporary
+    file beside `dst`, verified with `verify_clean`, and only then renamed onto `dst`. `src` is
+    never modified. Tags and bytes after the audio stream are dropped.
 
     Parameters
     ----------
@@ -341,21 +354,22 @@ def strip_file(src: str | Path, dst: str | Path) -> StripReport:
     DeidError
         If `dst` is `src` (also through a link), a folder, or an existing read-only file.
     AudioError
-        If `src` is unsupported or corrupt, or `dst` cannot be written.
+        If `src` fails the input check (unsupported, corrupt, cut, a second audio stream, a rate
+        below :data:`deid.defaults.MIN_SAMPLE_RATE`...), or `dst` cannot be written.
     MetadataError
         If the rebuilt file still fails verification.
     """
-    from deid.audio import read_info
+    from deid.audio import open_input
 
-    src, dst = Path(src), Path(dst)
+    src, dst = as_path(src, "the input"), as_path(dst, "the output")
     check_writes({"the output": dst}, reads={"the input": src})
-    read_info(src)  # the input check every command runs (deid.audio.open_input)
-    kind, rebuilt = _clean_into(src, dst)
-    return StripReport(str(src), str(dst), NAMES[kind].upper(), tuple(rebuilt.kept),
-                       tuple(rebuilt.dropped), rebuilt.audio_bytes)
+    with open_input(src, hash=False) as source, source.mapped() as buf:
+        rebuilt = _clean_into(buf, source.regions, src, dst)
+    return StripReport(str(src), str(dst), NAMES[source.regions[0].kind].upper(), tuple(rebuilt.kept),
+                       tuple(rebuilt.dropped), rebuilt.audio_bytes, source.info.seconds)
 
 
-def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, str]:
+def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[TempFile, int, str]:
     """Clean bytes just encoded from samples into a verified temporary file beside `target`.
 
     libsndfile leaves traces of its own: a ``PEAK`` chunk with the time of writing in float
@@ -378,8 +392,8 @@ def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, 
 
     Returns
     -------
-    tmp : Path
-        The cleaned, verified file, for the caller to rename onto `target`.
+    tmp : deid.paths.TempFile
+        The cleaned, verified file, for the caller to publish onto `target` (or discard).
     size : int
     sha256 : str
         Of the bytes written, hashed as they were written.
@@ -417,15 +431,10 @@ def clean_encoded(buf: bytes, fmt: str, target: str | Path) -> tuple[Path, int, 
     digest = hashlib.sha256()
     try:
         tmp = _write(rebuilt, buf, target, digest)
-        size = tmp.stat().st_size
+        size = tmp.path.stat().st_size
     except OSError as exc:
         raise AudioError(f"cannot write: {exc.strerror or exc}", target) from None
-    try:
-        verify_clean(tmp)
-    except DeidError as exc:
-        tmp.unlink(missing_ok=True)
-        raise MetadataError(exc.reason, target) from None
-    return tmp, size, digest.hexdigest()
+    return _verified(tmp), size, digest.hexdigest()
 
 
 def finalize_written(path: str | Path, fmt: str) -> None:
@@ -439,11 +448,7 @@ def finalize_written(path: str | Path, fmt: str) -> None:
     path = Path(path)
     with _mapped(path) as buf:
         tmp, _size, _sha = clean_encoded(buf, fmt, path)
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise AudioError(f"cannot write: {exc.strerror or exc}", path) from None
+    _publish(tmp, path)
 
 
 def read_m4a(path: str | Path) -> tuple[np.ndarray, int]:

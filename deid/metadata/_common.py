@@ -242,3 +242,25 @@ def iff_layout(buf: bytes, start: int, stop: int, *, big_endian: bool) -> tuple[
         chunks[-1] = Chunk(last.cid, last.start, min(last.declared, stop - last.start), last.declared)
         end = parsed = min(last.start + last.declared + (last.declared & 1), stop)
     return chunks, parsed, end
+
+
+def check_audio_chunk(layout: IffLayout, audio_id: bytes) -> None:
+    """Refuse a RIFF or AIFF file whose audio chunk holds less than its header declares: an
+    interrupted copy or recording. 0 and 0xFFFFFFFF are what streaming writers leave when they
+    cannot seek back, and say nothing of the length."""
+    chunk = next((c for c in layout.chunks if c.cid == audio_id), None)
+    if chunk is not None and chunk.declared not in (0, 0xFFFFFFFF) and chunk.size < chunk.declared:
+        raise malformed(f"truncated: the header declares {chunk.declared} bytes of audio, the file holds {chunk.size}")
+
+
+def check_format(channels: int, rate: float, bits: int | None, *, what: str) -> None:
+    """Refuse format fields no recording has (a header that lies, or was never filled in).
+
+    `bits` is None for codecs whose sample size is not a field of the header.
+    """
+    if channels <= 0:
+        raise malformed(f"its {what} declares {channels} channels")
+    if rate <= 0:
+        raise malformed(f"its {what} declares a sample rate of {rate:g} Hz")
+    if bits is not None and bits <= 0:
+        raise malformed(f"its {what} declares {bits} bits per sample")

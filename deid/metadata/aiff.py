@@ -13,8 +13,8 @@ from __future__ import annotations
 import struct
 
 from deid.errors import AudioError
-from deid.metadata._common import (Chunk, Field, FieldReader, IffLayout, Rebuilt, Span, chunk_name, iff_layout,
-                                   malformed, preview, readable, spare_field)
+from deid.metadata._common import (Chunk, Field, FieldReader, IffLayout, Rebuilt, Span, check_audio_chunk,
+                                   check_format, chunk_name, iff_layout, malformed, preview, readable, spare_field)
 from deid.metadata.id3 import id3v2_fields, id3v2_size
 
 KEEP = (b"FVER", b"COMM", b"SSND")
@@ -110,6 +110,18 @@ def walk(buf: bytes, layout: IffLayout) -> list[Field]:
     if layout.parsed < layout.end:
         fields.append(Field("AIFF", "unparsed bytes", preview(buf, layout.parsed, layout.end), True))
     return fields
+
+
+def check(buf: bytes, layout: IffLayout) -> None:
+    """Refuse an AIFF file whose format fields no recording has, or whose audio is shorter than declared."""
+    comm = next((c for c in layout.chunks if c.cid == b"COMM"), None)
+    if comm is None or comm.size < 18:
+        raise malformed("AIFF file has no complete COMM chunk")
+    channels, _frames, bits = struct.unpack(">hIh", buf[comm.start:comm.start + 8])
+    # AIFF-C codecs may leave the sample size to the codec.
+    check_format(channels, _extended(bytes(buf[comm.start + 8:comm.start + 18])),
+                 bits if layout.kind == b"AIFF" else None, what="AIFF COMM chunk")
+    check_audio_chunk(layout, b"SSND")
 
 
 def rebuild(buf: bytes, layout: IffLayout) -> Rebuilt:

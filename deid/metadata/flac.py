@@ -242,6 +242,21 @@ def _streaminfo(body: bytes) -> dict[str, int]:
             "total": bits & (2**36 - 1)}
 
 
+def _check_total(info: dict[str, int], frames: Frames) -> None:
+    if info["total"] and frames.samples != info["total"]:
+        raise malformed(f"its STREAMINFO declares {info['total']} samples but its frames hold {frames.samples} "
+                        "(a cut file, or a header that lies)")
+
+
+def check(buf: bytes, layout: Layout) -> None:
+    """Refuse a FLAC stream that is cut or lies about its length: its last frame does not end
+    where its CRC says, or STREAMINFO declares another number of samples than the frames hold."""
+    if not layout.frames.verified:
+        raise malformed("truncated or damaged: its last FLAC frame is incomplete or followed by bytes deid cannot "
+                        "explain (a cut or altered file), so where its audio ends is unknown")
+    _check_total(_streaminfo(bytes(buf[layout.blocks[0][1]:layout.blocks[0][1] + 34])), layout.frames)
+
+
 def _canonical_streaminfo(body: bytes, layout: Layout) -> tuple[bytes, bytes]:
     """STREAMINFO rebuilt from its fields, checked against the frames; and the bytes it does not explain.
 
@@ -254,9 +269,7 @@ def _canonical_streaminfo(body: bytes, layout: Layout) -> tuple[bytes, bytes]:
     r.rest()
     info = _streaminfo(head)
     frames = layout.frames
-    if info["total"] and frames.samples != info["total"]:
-        raise malformed(f"its STREAMINFO declares {info['total']} samples but its frames hold {frames.samples} "
-                        "(a cut file, or a header that lies)")
+    _check_total(info, frames)
     sizes = [b - a for a, b in zip(frames.starts, frames.starts[1:] + [frames.end])]
     measured = {"min_block": min(frames.blocks[:-1] or frames.blocks, default=0),
                 "max_block": max(frames.blocks, default=0),
@@ -350,10 +363,8 @@ def walk(buf: bytes, layout: Layout) -> list[Field]:
 
 def rebuild(buf: bytes, layout: Layout) -> Rebuilt:
     """``fLaC`` + ``STREAMINFO`` + ``SEEKTABLE``, rebuilt; the frames copied byte for byte."""
+    check(buf, layout)
     frames = layout.frames
-    if not frames.verified:
-        raise malformed("its last FLAC frame is damaged or followed by bytes deid cannot explain "
-                        "(a cut or altered file); strip cannot tell where the audio ends")
     out = Rebuilt(pieces=[b"fLaC"])
     kept: list[tuple[int, bytes]] = []
     for kind, block_start, length in layout.blocks:

@@ -81,7 +81,7 @@ def sniff(buf: bytes, pos: int = 0) -> str:
     length = frame_length(bytes(buf[pos:pos + 4]))
     if length and (pos + length >= len(buf) or frame_length(bytes(buf[pos + length:pos + length + 4]))):
         return "mp3"
-    raise malformed("unsupported container (WAV, AIFF, FLAC, Ogg Vorbis/Opus, MP3 and M4A are)")
+    raise malformed("not a recognised audio file (deid reads WAV, AIFF, FLAC, Ogg Vorbis/Opus, MP3 and M4A)")
 
 
 def _tag_size(buf: bytes, pos: int, stop: int) -> int:

@@ -457,6 +457,21 @@ def _chunks(buf: bytes, stbl: Atom) -> tuple[list[int], list[int]]:
     return [int(o) for o in offsets], [int(z) for z in sizes]
 
 
+def _sound_tables(atoms: list[Atom], buf: bytes) -> list[Atom]:
+    """The sample tables (``stbl``) of every sound track."""
+    tracks = [t for moov in atoms if moov.kind == b"moov" for t in moov.children
+              if t.kind == b"trak" and _handler(t, buf) == b"soun"]
+    return [stbl for t in tracks if (stbl := _find(t, b"mdia", b"minf", b"stbl")) is not None]
+
+
+def check(buf: bytes, tree: Tree) -> None:
+    """Refuse an MP4 file whose sound tracks' sample tables declare more than their bytes hold,
+    disagree with each other, or point past the end of the file (a cut or forged file)."""
+    for stbl in _sound_tables(tree.atoms, buf):
+        if _child(stbl, b"stsc") and _child(stbl, b"stsz") and (_child(stbl, b"stco") or _child(stbl, b"co64")):
+            _chunks(buf, stbl)
+
+
 def _serialize(buf: bytes, atom: Atom, offsets: dict[int, list[int]]) -> bytes:
     """The atom rebuilt from its fields, with only the kept children; new chunk offsets in stco/co64."""
     kind = atom.kind

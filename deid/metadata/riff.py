@@ -14,8 +14,9 @@ from __future__ import annotations
 import struct
 
 from deid.errors import AudioError
-from deid.metadata._common import (Chunk, Field, FieldReader, IffLayout, Rebuilt, Span, chunk_name, iff_chunks,
-                                   iff_layout, is_blank, malformed, preview, readable, spare_field)
+from deid.metadata._common import (Chunk, Field, FieldReader, IffLayout, Rebuilt, Span, check_audio_chunk,
+                                   check_format, chunk_name, iff_chunks, iff_layout, is_blank, malformed, preview,
+                                   readable, spare_field)
 from deid.metadata.id3 import id3v2_fields, id3v2_size
 
 KEEP = (b"fmt ", b"fact", b"data")
@@ -183,6 +184,16 @@ def walk(buf: bytes, layout: IffLayout) -> list[Field]:
     if layout.parsed < layout.end:
         fields.append(Field("RIFF", "unparsed bytes", preview(buf, layout.parsed, layout.end), True))
     return fields
+
+
+def check(buf: bytes, layout: IffLayout) -> None:
+    """Refuse a WAV file whose format fields no recording has, or whose audio is shorter than declared."""
+    fmt = _first(layout.chunks, b"fmt ")
+    if fmt is None or fmt.size < 16:
+        raise malformed("WAV file has no complete 'fmt ' chunk")
+    tag, channels, rate, _byte_rate, _align, bits = struct.unpack("<HHIIHH", buf[fmt.start:fmt.start + 16])
+    check_format(channels, rate, bits if tag in (*_PCM_LIKE, 0xFFFE) else None, what="WAV fmt chunk")
+    check_audio_chunk(layout, b"data")
 
 
 def rebuild(buf: bytes, layout: IffLayout) -> Rebuilt:

@@ -26,7 +26,7 @@ those stretches of audio.
 | replacing samples (tone, silence, noise) in absolute time | `replace.py` |
 | the JSON-lines report | `report.py` |
 | options | `options.py` |
-| one file's plan: words, findings, spans, the edit | `plan.py` |
+| one file's plan: words, findings, spans, the edits; sidecars | `plan.py` |
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import types
 from deid.redact.detectors.base import ENTITIES, Finding
 from deid.redact.find import detect, find_pii, replacements
 from deid.redact.options import CHOOSABLE, SIGNALS, RedactOptions, parse_entities
-from deid.redact.plan import FilePlan, plan_file, sidecar_for
-from deid.redact.replace import SpanEdit, redact
+from deid.redact.plan import FilePlan, plan_file, plan_stream, redact_options, sidecar_for
+from deid.redact.replace import Noise, Tone, redact, span_edits
 from deid.redact.report import append_report, report_lines
 from deid.redact.spans import PlacementError, Span, place
 from deid.redact.transcriber import Transcriber, transcribe
@@ -54,7 +54,8 @@ __all__ = [
     "PlacementError",
     "RedactOptions",
     "Span",
-    "SpanEdit",
+    "Noise",
+    "Tone",
     "Transcriber",
     "Transcript",
     "TranscriptError",
@@ -65,11 +66,14 @@ __all__ = [
     "parse_entities",
     "place",
     "plan_file",
+    "plan_stream",
     "read_transcript",
     "redact",
+    "redact_options",
     "replacements",
     "report_lines",
     "sidecar_for",
+    "span_edits",
     "transcribe",
     "write_transcript",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 from deid.redact.detectors.addresses import find_addresses
 from deid.redact.detectors.base import ENTITIES, Finding
 from deid.redact.detectors.dates import find_dates
-from deid.redact.detectors.digits import find_digit_runs
+from deid.redact.detectors.digits import find_cued_numbers, find_digit_runs
 from deid.redact.detectors.emails import find_emails
 from deid.redact.detectors.ids import find_ids
 from deid.redact.detectors.names import find_names
@@ -42,6 +42,7 @@ def detect(words: Sequence[Word], options: RedactOptions | None = None) -> list[
     findings: list[Finding] = []
     if "number" in wanted:
         findings += find_digit_runs(norm, min_digits=options.min_digits)
+    findings += find_cued_numbers(norm, wanted)
     if "phone" in wanted:
         findings += find_phones(norm, region=options.region)
     if "id" in wanted:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -93,21 +95,30 @@ class RedactOptions:
 
         values = dict(values)
         known = {f.name for f in fields(cls) if not f.name.startswith("_")} | {"terms_file", "allow_file"}
-        for key in values:
-            if key not in known:
-                raise RedactOptionsError(f"unknown redaction option {key!r}", source)
-        if isinstance(values.get("entities"), str):
-            values["entities"] = parse_entities(values["entities"])
-        for key in ("terms", "allow"):
-            path = values.pop(f"{key}_file", None)
-            if path is not None:
-                values[key] = tuple(values.get(key, ())) + load_terms(path)
+        folder = Path(source).parent if source is not None else Path()
         try:
+            for key in values:
+                if key not in known:
+                    raise RedactOptionsError(f"unknown redaction option {key!r}; known: {', '.join(sorted(known))}")
+            if isinstance(values.get("entities"), str):
+                values["entities"] = parse_entities(values["entities"])
+            for key in ("entities", "terms", "allow"):
+                if key in values and not (isinstance(values[key], (list, tuple, set, frozenset))
+                                          and all(isinstance(v, str) for v in values[key])):
+                    raise RedactOptionsError(f"{key} must be a list of strings, not {values[key]!r}")
+            for key in ("terms", "allow"):
+                path = values.pop(f"{key}_file", None)
+                if path is not None:
+                    # A preset's list file is found beside the preset.
+                    values[key] = tuple(values.get(key, ())) + load_terms(folder / Path(path))
+            for key in ("ner_model", "asr_model"):
+                if values.get(key) is not None:
+                    values[key] = str(folder / Path(values[key]))
             return cls(**values)
-        except RedactOptionsError as e:
-            raise RedactOptionsError(e.reason, source) from None
+        except DeidError as e:
+            raise RedactOptionsError(f"[redact]: {e}" if source else str(e), source) from None
         except TypeError as e:
-            raise RedactOptionsError(str(e), source) from None
+            raise RedactOptionsError(f"[redact]: {e}" if source else str(e), source) from None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable values (for a manifest or an audit record); terms are counted,
@@ -116,6 +127,22 @@ class RedactOptions:
         d["entities"] = sorted(self.entities)
         d["terms"], d["allow"] = len(self.terms), len(self.allow)
         return d
+
+    def as_mapping(self) -> dict[str, Any]:
+        """Every option as plain data, terms listed: ``from_mapping(o.as_mapping()) == o``."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["entities"] = sorted(self.entities)
+        d["terms"], d["allow"] = list(self.terms), list(self.allow)
+        return d
+
+    def to_toml(self) -> dict[str, Any]:
+        """The options that differ from the defaults, for a preset's ``[redact]`` table."""
+        default = RedactOptions().as_mapping()
+        return {k: v for k, v in self.as_mapping().items() if v != default[k] and v is not None}
+
+    def digest(self) -> str:
+        """SHA-256 of every option, terms included: what "the same redaction" means for resume."""
+        return hashlib.sha256(json.dumps(self.as_mapping(), sort_keys=True).encode()).hexdigest()
 
     def but(self, **changes: Any) -> RedactOptions:
         """A copy with some options changed."""

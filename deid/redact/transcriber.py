@@ -3,12 +3,14 @@
 Audio goes to Whisper in windows of at most two minutes, each cut at the quietest 50 ms of its
 last five seconds, and is resampled to 16 kHz as it streams in, so a file of any length is
 transcribed in bounded memory. Speech that Whisper skipped in a window is transcribed again on its
-own: what is not heard cannot be redacted.
+own, and a window where greedy decoding looped is decoded again with a beam: what is not heard
+cannot be redacted.
 """
 
 from __future__ import annotations
 
 import functools
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -27,6 +29,9 @@ LONGEST_WORD = 1.5
 MIN_UNHEARD = 0.4
 # At most this many stretches of a window are heard again (the longest first, see unheard_speech).
 MAX_SECOND_PASSES = 8
+# A segment whose text compresses more than this looped; its window is decoded again with this beam.
+LOOP_COMPRESSION = 2.4
+LOOP_BEAM = 5
 
 
 class Transcriber:
@@ -92,17 +97,37 @@ class Transcriber:
             yield Word(w.text, round(float(t0 + w.start), 3), round(float(t0 + w.end), 3))
 
     def _recognise(self, audio: np.ndarray) -> list[Word]:
+        """Words of `audio`; greedy decoding, with a beam search where greedy decoding looped.
+
+        Greedy Whisper tiny sometimes falls into a loop ("I live at Wednesday, noon, and noon, and
+        noon, ...") and hears nothing more of the audio: the address said there would pass. A
+        beam search hears it again (deterministically; Whisper's own fallback samples at random).
+        """
+        segments = self._decode(audio, beam_size=1)
+        if any(looped(text) for text, _ in segments):
+            segments = self._decode(audio, beam_size=LOOP_BEAM)
+        return [w for _, words in segments for w in words]
+
+    def _decode(self, audio: np.ndarray, *, beam_size: int) -> list[tuple[str, list[Word]]]:
         segments, _ = self._model.transcribe(
             audio,
             language="en",
-            beam_size=1,
+            beam_size=beam_size,
             temperature=0.0,
             condition_on_previous_text=False,
             word_timestamps=True,
         )
         return [
-            Word(w.word.strip(), w.start, w.end) for segment in segments for w in segment.words or () if w.word.strip()
+            (segment.text, [Word(w.word.strip(), w.start, w.end) for w in segment.words or () if w.word.strip()])
+            for segment in segments
         ]
+
+
+def looped(text: str) -> bool:
+    """Whether a segment's text repeats itself like a decoding loop: it compresses more than
+    `LOOP_COMPRESSION` times (Whisper's own test for a failed segment, at its threshold)."""
+    data = text.strip().encode("utf-8")
+    return len(data) >= 40 and len(data) / len(zlib.compress(data)) > LOOP_COMPRESSION
 
 
 def unheard_speech(audio: np.ndarray, words: list[Word]) -> list[tuple[float, float]]:

@@ -71,7 +71,7 @@ DIRECTIONS = {"north", "south", "east", "west", "n", "s", "e", "w", "ne", "nw", 
 # After these the next number and words are an address whatever they sound like ("I live at 33
 # merch one day" for "33 Birchwood Lane").
 ADDRESS_CUES = (
-    ("i", "live", "at"), ("i", "live", "on"), ("live", "at"), ("lives", "at"), ("living", "at"), ("address", "is"),
+    ("i", "live", "at"), ("i", "live", "on"), ("i", "leave", "at"), ("live", "at"), ("lives", "at"), ("living", "at"), ("address", "is"),
     ("send", "it", "to"), ("deliver", "it", "to"), ("delivered", "to"), ("ship", "it", "to"), ("mail", "it", "to"),
     ("located", "at"), ("moved", "to"), ("my", "address"),
 )
@@ -166,6 +166,34 @@ DIGIT_SOUNDALIKES = {
     "for", "fore", "to", "too", "won", "ate", "owe", "now", "no", "so", "know", "tree", "free", "sex", "sick",
     "nein", "fine", "hive", "tin", "then", "hero", "uh", "um", "a", "and", "i", "eye", "time", "high", "low",
 }
+
+# After these, what is said up to the end of the sentence is a number however it was heard (on a
+# telephone line Whisper writes "three five four" as "free time for"), with the entity it gives.
+NUMBER_CUES = {
+    ("number", "is"): "number", ("number", "in"): "number", ("number's",): "number", ("numbers", "are"): "number",
+    ("account", "number"): "number", ("reference", "number"): "number", ("member", "number"): "number",
+    ("policy", "number"): "number", ("customer", "number"): "number", ("order", "number"): "number",
+    ("card", "number"): "id", ("social", "security"): "id", ("security", "number"): "id", ("pin", "is"): "id",
+    ("reach", "me"): "phone", ("call", "me"): "phone", ("can", "reach"): "phone", ("text", "me"): "phone",
+    ("phone", "is"): "phone", ("mobile", "is"): "phone", ("cell", "is"): "phone", ("extension",): "phone",
+    ("phone", "number"): "phone", ("mobile", "number"): "phone", ("cell", "number"): "phone",
+    ("telephone", "number"): "phone", ("contact", "number"): "phone", ("home", "number"): "phone",
+    ("zip", "code"): "address", ("zipcode",): "address", ("postcode",): "address", ("postal", "code"): "address",
+}
+# Words that may sit between a number cue and the number ("call me back on", "my number is").
+NUMBER_CUE_LINKS = {"is", "are", "me", "on", "at", "back", "it's", "its", "was", "please", "for", "of", ",", ":", "-"}
+
+# Words a cased transcript always capitalises that are also in the census name lists: a
+# capital says nothing about them being a name.
+ALWAYS_CAPITALISED = {
+    "i", "i'm", "i'll", "i've", "i'd", "god", "christmas", "easter", "internet", "english", "french", "german",
+    "spanish", "italian", "dutch", "polish", "irish", "scottish", "welsh", "british", "american", "canadian",
+    "mexican", "chinese", "japanese", "indian", "african", "european", "asian", "christian", "jewish", "muslim",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "tv", "ok", "okay", "uk", "us",
+}
+
+# What people say after a number or a date, and is not part of it ("... oh four eight eight, thanks").
+CLOSINGS = {"thanks", "thank", "please", "bye", "goodbye", "cheers", "okay", "ok", "alright"}
 
 # Wake words and assistant names: products, not people, though "Alexa" is also a first name.
 WAKE_WORDS = {"alexa", "siri", "cortana", "google", "echo", "bixby", "computer", "jarvis"}

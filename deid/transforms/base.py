@@ -113,11 +113,25 @@ class Limit:
         return f"[{self.lo:g}, {self.hi:g}]"
 
     def check_value(self, value: Any) -> bool:
+        return self.problem(value) is None
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not allowed (its type, or its value), or None when it is."""
         if self.values is not None:
-            return value in self.values
+            return None if _hashable(value) and value in self.values else "is not allowed"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return False
-        return self.lo <= value <= self.hi
+            return f"must be a number, not {type(value).__name__}"
+        if value != value:
+            return "is NaN, not a number"
+        return None if self.lo <= value <= self.hi else "is out of range"
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def parse_param(step: str, name: str, raw: Any, limit: Limit) -> Param:
@@ -135,6 +149,8 @@ def parse_param(step: str, name: str, raw: Any, limit: Limit) -> Param:
     elif isinstance(raw, Mapping):
         keys = set(raw)
         if keys == {"choice"}:
+            if not isinstance(raw["choice"], (list, tuple)):
+                raise fail(f"has choice = {raw['choice']!r}; a choice is a list of values")
             param = Choice(tuple(raw["choice"]))
         elif "range" in keys and keys <= {"range", "sign"}:
             sign = raw.get("sign", "positive")
@@ -154,17 +170,19 @@ def parse_param(step: str, name: str, raw: Any, limit: Limit) -> Param:
     if isinstance(param, Choice):
         if not param.options:
             raise fail("is an empty choice")
-        bad = [v for v in param.options if not limit.check_value(v)]
+        bad = [v for v in param.options if limit.problem(v) is not None]
         if bad:
-            raise fail(f"has {bad[0]!r} out of range")
+            raise fail(f"has the choice {bad[0]!r}, which {limit.problem(bad[0])}")
     elif isinstance(param, Range):
         if param.sign and not limit.signed:
             raise fail("cannot take a random sign")
         lo, hi = param.bounds()
         if not (limit.check_value(lo) and limit.check_value(hi)):
             raise fail(f"range [{param.lo:g}, {param.hi:g}]{' with random sign' if param.sign else ''} is out of range")
-    elif not limit.check_value(param.value):
-        raise fail(f"= {param.value!r} is out of range")
+    else:
+        problem = limit.problem(param.value)
+        if problem is not None:
+            raise fail(f"= {param.value!r} {problem}")
     return param
 
 
@@ -341,7 +359,7 @@ def register(name: str) -> Callable[[type], type]:
 def create(step: Mapping[str, Any]) -> Transform:
     """Build a transform from a preset table ``{type = "pitch", semitones = [...], ...}``."""
     kind = step.get("type")
-    if kind not in REGISTRY:
+    if not isinstance(kind, str) or kind not in REGISTRY:
         known = ", ".join(sorted(REGISTRY))
         raise PresetError(f"unknown step type {kind!r}; known types: {known}")
     cls = REGISTRY[kind]

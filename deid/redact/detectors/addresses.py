@@ -6,6 +6,8 @@
   seven birchwood lane", "1600 North Pennsylvania Avenue", then an apartment or unit if one
   follows. Suffixes that are also everyday words (way, park, hill, view...) count only when the
   transcript capitalises them.
+- A street named without its number in a cased transcript: capitalised words and a capitalised
+  suffix ("Kingsley Road").
 - P.O. boxes.
 - US ZIP codes after a state or a "zip code" cue, and UK and Canadian postcodes however they
   were spelled out ("S W one A, one A A").
@@ -51,7 +53,35 @@ def find_addresses(norm: Normalised) -> list[Finding]:
         end = _postcode_at(toks, i)
         if end is not None:
             out.append(Finding(t.first, toks[end].last, "address", "address:postcode"))
+    if _cased(toks):
+        out += _street_names(toks)
     return out
+
+
+def _cased(toks: list[Token]) -> bool:
+    words = [t for t in toks if t.kind == "word"]
+    return any(t.cap for t in words) and not all(t.cap for t in words)
+
+
+def _street_names(toks: list[Token]) -> list[Finding]:
+    """A street named without its number, in a cased transcript: up to three capitalised words
+    and a capitalised street suffix ("... and made it to Kingsley Road"), the recogniser having
+    lost the number or the cue before it."""
+    out = []
+    for i, t in enumerate(toks):
+        if not (t.cap and t.text in _CLEAR_SUFFIXES and i):
+            continue
+        j = i
+        while j > 0 and i - j < 3 and toks[j - 1].cap and toks[j - 1].kind in ("word", "letters") and not _sentence_start(toks, j - 1) \
+                and toks[j - 1].text not in vocab.NAME_STOPS | vocab.ALWAYS_CAPITALISED:
+            j -= 1
+        if j < i:
+            out.append(Finding(toks[j].first, toks[_unit_after(toks, i)].last, "address", "address:street-name"))
+    return out
+
+
+def _sentence_start(toks: list[Token], i: int) -> bool:
+    return i == 0 or toks[i - 1].kind == "stop"
 
 
 def _after_address_cue(toks: list[Token], i: int) -> tuple[int, int] | None:

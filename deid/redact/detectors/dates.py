@@ -12,7 +12,8 @@ from deid.redact.detectors.base import Finding
 from deid.redact.normalise import Normalised, Token
 
 _DOB_CUES = {"born", "birthday", "birth", "dob", "birthdate"}
-_DATE_WORDS = {*vocab.MONTHS, "of", "on"}
+# What ends the date after a birth cue before its sentence does ("... in 1974 and I live at").
+_DATE_STOPS = {"and", "but", "so", "my", "i", "you", "live", "call", "number", "name", "email", "address"}
 
 
 def find_dates(norm: Normalised) -> list[Finding]:
@@ -74,21 +75,19 @@ def _day_before(toks: list[Token], i: int, *, year_after: bool = True) -> int:
 
 
 def _after_dob_cue(toks: list[Token], i: int) -> tuple[int, int] | None:
-    """First and last token of the first date-like thing after a birth cue, in the same sentence
-    (at most 12 tokens on: "I was born on the island in 1974")."""
+    """From the first date-like thing after a birth cue (at most 12 tokens on: "I was born on the
+    island in 1974") to the end of its sentence, at most 8 tokens further: a year heard badly
+    ("the 25th of July nineteen seventy for") is still the date."""
     for j in range(i + 1, min(len(toks), i + 13)):
         t = toks[j]
         if t.kind == "stop":
             return None
-        if t.kind in ("date", "number", "ordinal"):
+        if t.kind in ("date", "number", "ordinal") or (t.kind == "word" and t.text in vocab.MONTHS):
             end = j
-            k = j + 1
-            while k < len(toks) and k <= j + 4 and (toks[k].is_number or toks[k].text in _DATE_WORDS or toks[k].kind == "comma"):
-                if toks[k].kind != "comma" and toks[k].text not in ("of", "on"):
+            for k in range(j + 1, min(len(toks), j + 9)):
+                if toks[k].kind == "stop" or toks[k].text in _DATE_STOPS or toks[k].text in vocab.CLOSINGS:
+                    break
+                if toks[k].kind != "comma":
                     end = k
-                k += 1
             return j, end
-        if t.kind == "word" and t.text in vocab.MONTHS:
-            end = _month_phrase(toks, j)
-            return j, end if end is not None else j
     return None

@@ -37,6 +37,72 @@ def find_digit_runs(norm: Normalised, *, min_digits: int = 3) -> list[Finding]:
     return out
 
 
+def find_cued_numbers(norm: Normalised, wanted: frozenset[str] | set[str]) -> list[Finding]:
+    """What follows a number cue ("my number is", "you can reach me on", "card number"), up to the
+    end of its sentence, whatever the recogniser made of it.
+
+    On a telephone line tiny.en hears "three five four, five five five" as "free time for time
+    time time", which no digit rule reads; the cue is heard better than the number. A full stop
+    followed by more number-like words does not end it (Whisper writes pauses inside a number as
+    full stops), another personal-data cue does. Nothing is taken unless the stretch holds a
+    number or two words that sound like digits.
+    """
+    toks, words = norm.tokens, norm.words
+    out = []
+    for i in range(len(toks)):
+        n, entity = _number_cue_at(toks, i)
+        if not n or entity not in wanted:
+            continue
+        j = i + n
+        while j < len(toks) and toks[j].text in vocab.NUMBER_CUE_LINKS:
+            j += 1
+        end, numbers, soundalikes = None, 0, 0
+        k = j
+        while k < len(toks) and k < j + MAX_CUED_TOKENS:
+            t = toks[k]
+            if t.kind == "stop":
+                after = toks[k + 1] if k + 1 < len(toks) else None
+                if after is None or not (after.is_number or after.text in vocab.DIGIT_SOUNDALIKES):
+                    break
+            elif k > j and (_number_cue_at(toks, k)[0] or _other_cue_at(toks, k) or t.text in vocab.CLOSINGS):
+                break
+            if words[t.last].timed and words[toks[j].first].timed and words[t.last].end - words[toks[j].first].start > MAX_CUED_SECONDS:
+                break
+            numbers += t.is_number
+            soundalikes += t.text in vocab.DIGIT_SOUNDALIKES or t.text in vocab.UNITS
+            if t.kind not in ("stop", "comma"):
+                end = k
+            k += 1
+        if end is not None and (numbers or soundalikes >= 2):
+            out.append(Finding(toks[j].first, toks[end].last, entity, "digits:cue"))
+    return out
+
+
+# How far a number cue reaches: tokens, and seconds of speech (a card number takes about eight).
+MAX_CUED_TOKENS = 24
+MAX_CUED_SECONDS = 12.0
+
+
+def _number_cue_at(toks: list[Token], i: int) -> tuple[int, str]:
+    """Length and entity of the longest number cue at token `i`, or (0, "")."""
+    for cue, entity in _CUES_BY_FIRST.get(toks[i].text, ()):
+        n = len(cue)
+        if tuple(t.text for t in toks[i : i + n]) == cue:
+            return n, entity
+    return 0, ""
+
+
+def _other_cue_at(toks: list[Token], i: int) -> bool:
+    """Whether another kind of personal data is announced at `i` ("I live at", "my name is")."""
+    return any(tuple(t.text for t in toks[i : i + len(c)]) == c for c in vocab.ADDRESS_CUES + vocab.STRONG_NAME_CUES
+               if c[0] == toks[i].text) or toks[i].text in ("my", "born", "email")
+
+
+_CUES_BY_FIRST: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+for _cue, _entity in sorted(vocab.NUMBER_CUES.items(), key=lambda kv: -len(kv[0])):
+    _CUES_BY_FIRST.setdefault(_cue[0], []).append((_cue, _entity))
+
+
 def _continued(norm: Normalised, i: int, step: int) -> int:
     """Extend a run over the numbers said right before or after it, and over the misheard digits
     around and between them ("fine fine fine 940 free free to 7", "647221. Now for 88"): the index

@@ -7,8 +7,9 @@
 - After a weak cue ("this is", "it's", "I'm", "speak to", "hi") the next words are a name only if
   they look like one: listed and not an everyday word, or capitalised in a cased transcript.
 - "Margaret speaking", "Okafor here": the words before.
-- Without a cue, in a cased transcript: a capitalised listed first name inside a sentence, with
-  the capitalised words after it ("... spoke to Margaret Okafor yesterday").
+- Without a cue, in a cased transcript: a capitalised listed name inside a sentence, with the
+  capitalised words after it ("... spoke to Margaret Okafor yesterday", "... with Miller"): a
+  first name that is no everyday word, or any listed name but months, weekdays and languages.
 - Spelled-out letters right after a name ("Okafor, O K A F O R").
 """
 
@@ -23,6 +24,7 @@ from deid.redact.normalise import Normalised, Token
 
 MAX_NAME_WORDS = 4
 _NOT_NAMES = vocab.TITLES | vocab.COMMON_WORDS | vocab.NAME_STOPS | vocab.WAKE_WORDS | vocab.FILLERS
+_ALWAYS_CAPITAL = vocab.ALWAYS_CAPITALISED | set(vocab.MONTHS) | vocab.TITLES | vocab.WAKE_WORDS | vocab.FILLERS | vocab.NAME_STOPS
 # "in Paris", "at Chelsea": a capitalised first name after these is more often a place.
 _PLACE_BEFORE = {"in", "at", "near", "visiting", "around", "across"}
 
@@ -35,8 +37,8 @@ def census_names() -> tuple[frozenset[str], frozenset[str]]:
     folder = Path(names.__file__).parent
 
     def read(name: str) -> frozenset[str]:
-        with open(folder / name, encoding="ascii") as f:
-            return frozenset(line.split(maxsplit=1)[0].lower() for line in f if line.strip())
+        # Four columns a line (name, frequency, cumulative frequency, rank): every fourth word.
+        return frozenset((folder / name).read_text(encoding="ascii").lower().split()[::4])
 
     return read("dist.female.first") | read("dist.male.first"), read("dist.all.last")
 
@@ -70,6 +72,8 @@ class _Finder:
                     i = self._take(j, strong=True, limit=2)
                     continue
             weak = _cue_at(toks, i, vocab.WEAK_NAME_CUES)
+            if weak and i + weak < len(toks) and toks[i + weak].kind == "comma" and self.cased:
+                weak += 1  # "Hello, David Miller speaking": in a cased transcript the capital tells
             if weak and i + weak < len(toks) and self._looks_like_name(toks[i + weak]):
                 i = self._take(i + weak, strong=False, limit=3)
                 continue
@@ -81,7 +85,7 @@ class _Finder:
                 continue
             if t.kind == "alpha" and t.text in vocab.NAME_BEFORE:
                 j = i - 1
-                while j >= 0 and i - j <= 2 and self._looks_like_name(toks[j]):
+                while j >= 0 and i - j <= 2 and (self._looks_like_name(toks[j]) or self._capitalised(toks[j])):
                     j -= 1
                 if j < i - 1:
                     self._add(j + 1, i - 1, "names:cue")
@@ -89,12 +93,12 @@ class _Finder:
                 self.cased
                 and not _title_case(toks, i)
                 and t.cap
-                and t.text in self.first
-                and self._looks_like_name(t)
                 and not _sentence_start(toks, i)
                 and not (i and toks[i - 1].text in _PLACE_BEFORE)
+                and not _in_street_name(toks, i)
+                and self._capitalised_name(t)
             ):
-                i = self._take(i, strong=False, limit=3, detector="names:capitalised")
+                i = self._take(i, strong=False, limit=3, detector="names:capitalised", known=True)
                 continue
             i += 1
         return self.found
@@ -109,6 +113,19 @@ class _Finder:
             return t.cap
         return word in self.first or word in self.last
 
+    def _capitalised_name(self, t: Token) -> bool:
+        """A listed name capitalised inside a sentence: a first name that is no everyday word, or
+        any listed name ("Miller", "Price": the capital tells the name from the word) but those
+        a transcript always capitalises (months, weekdays, languages)."""
+        word = t.text.removesuffix("'s").removesuffix("’s")
+        if self._looks_like_name(t) and word in self.first:
+            return True
+        return (word in self.first or word in self.last) and word not in _ALWAYS_CAPITAL
+
+    def _capitalised(self, t: Token) -> bool:
+        """A listed name capitalised in a cased transcript ("Miller speaking"), though an everyday word."""
+        return self.cased and t.cap and t.kind == "alpha" and self._capitalised_name(t)
+
     def _surname(self, t: Token) -> bool:
         """A word after a name that goes on with it, even if it is an everyday word ("David Miller")."""
         word = t.text.removesuffix("'s")
@@ -116,8 +133,9 @@ class _Finder:
             return False
         return t.cap if self.cased else word in self.last
 
-    def _take(self, j: int, *, strong: bool, limit: int, spell: bool = False, detector: str = "names:cue") -> int:
-        """Take the name starting at token `j`; return the index after it."""
+    def _take(self, j: int, *, strong: bool, limit: int, spell: bool = False, detector: str = "names:cue",
+              known: bool = False) -> int:
+        """Take the name starting at token `j` (`known`: its first word is one); return the index after it."""
         toks = self.toks
         start = j
         skip = vocab.FILLERS | {",", "is", "was"}
@@ -138,7 +156,7 @@ class _Finder:
                 break
             if t.kind not in ("alpha", "digits"):
                 break
-            if not (strong or self._looks_like_name(t) or (taken and self._surname(t))):
+            if not (strong or (known and not taken) or self._looks_like_name(t) or (taken and self._surname(t))):
                 break
             taken += 1
             j += 1
@@ -210,6 +228,15 @@ def _title_case(toks: list[Token], i: int) -> bool:
         b += 1
     alpha = [t for t in toks[a : b + 1] if t.kind == "alpha"]
     return len(alpha) >= 3 and sum(t.cap for t in alpha) > len(alpha) / 2
+
+
+def _in_street_name(toks: list[Token], i: int) -> bool:
+    """Whether token `i` names a street rather than a person ("87 Birchwood Lane", "Hyde Park"):
+    after a house number, before a capitalised street suffix, or that suffix itself."""
+    def suffix(k: int) -> bool:
+        return 0 <= k < len(toks) and toks[k].cap and toks[k].text in vocab.STREET_SUFFIXES
+
+    return toks[i - 1].is_number or suffix(i + 1) or (suffix(i) and toks[i - 1].cap)
 
 
 def _sentence_start(toks: list[Token], i: int) -> bool:

@@ -87,6 +87,8 @@ def read_transcript(path: str | Path, *, duration: float | None = None) -> Trans
         raise TranscriptError("empty transcript", path)
     if webvtt.looks_like(text):
         fmt, (words, source) = "webvtt", webvtt.read(text, path)
+    elif path.suffix.lower() == ".vtt":
+        raise TranscriptError("line 1: not WebVTT (it must begin with 'WEBVTT')", path)
     elif text.lstrip()[:1] in ("{", "["):
         doc = _json.load(text, path)
         if aws_json.looks_like(doc):
