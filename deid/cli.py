@@ -898,7 +898,8 @@ def main() -> None:
         # The reader of standard output went away (reported already): nothing more can reach it.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.stderr.flush()
-    if "multiprocessing.resource_tracker" in sys.modules:
+    executors = sys.modules.get("deid.batch.executors")
+    if "multiprocessing.resource_tracker" in sys.modules and not getattr(executors, "helpers_failed", False):
         # A folder run started worker processes: the interpreter's teardown releases their
         # semaphores (the resource tracker otherwise warns of leaks on stderr).
         sys.exit(code)

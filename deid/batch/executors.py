@@ -21,6 +21,10 @@ from deid.errors import DeidError
 #: Tasks queued per worker: enough to keep workers busy between results, few enough that an
 #: interrupted or crashed pool loses little.
 _QUEUED_PER_WORKER = 2
+#: Set when the pool's helper processes could not be started: the process then ends without
+#: the interpreter's teardown, whose release of the pool's semaphores would write to a resource
+#: tracker that never ran (a BrokenPipeError traceback on stderr).
+helpers_failed = False
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -77,10 +81,13 @@ def run_local(tasks: Sequence[Task], config: Config, *, workers: int) -> Iterato
                 yield Outcome(task.rel, task.output, FAILED, "the worker process died on this file (out of memory or a crash)")
 
 
-def _cannot_start(exc: OSError) -> DeidError:
+def _cannot_start(exc: OSError | EOFError) -> DeidError:
     """The pool's helper processes (resource tracker, fork server, workers) could not be started:
     too many processes for this user, or an interpreter the user may not run."""
-    return DeidError(f"cannot start worker processes ({sys.executable}): {exc.strerror or exc}")
+    global helpers_failed
+    helpers_failed = True
+    reason = getattr(exc, "strerror", None) or str(exc) or "a helper process ended before it answered"
+    return DeidError(f"cannot start worker processes ({sys.executable}): {reason}")
 
 
 def _drain(queue: list[Task], config: Config, *, width: int, depth: int) -> Iterator[Outcome]:
@@ -102,7 +109,8 @@ def _drain(queue: list[Task], config: Config, *, width: int, depth: int) -> Iter
                 task = queue.pop()
                 try:
                     running[pool.submit(process, task, config)] = task
-                except OSError as exc:
+                except (OSError, EOFError) as exc:
+                    # EOFError: the fork server died before it answered (it could not start).
                     raise _cannot_start(exc) from None
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
