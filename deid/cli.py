@@ -582,6 +582,7 @@ def redact_command(
     ] = None,
     workers: WorkersOpt = None,
     glob: GlobOpt = None,
+    follow_links: FollowOpt = False,
     force: ForceOpt = False,
     executor: ExecutorOpt = Executor.local,
     scheduler: SchedulerOpt = None,
@@ -609,9 +610,9 @@ def redact_command(
         if _is_folder(input):
             raise typer.Exit(_run_folder(
                 input, output, mode="redact", key=resolve_key(key_file=key_file, seed=seed), format=format, pattern=glob,
-                workers=workers, executor=executor.value, scheduler=scheduler, force=force, rename=rename.value,
-                rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit, block_seconds=block_seconds,
-                protected=red.reads(), redaction=red.batch(options), report=red.report,
+                follow_links=follow_links, workers=workers, executor=executor.value, scheduler=scheduler, force=force,
+                rename=rename.value, rename_map=rename_map, neutral_mtime=neutral_mtime, audit=audit,
+                block_seconds=block_seconds, protected=red.reads(), redaction=red.batch(options), report=red.report,
             ))
         key = resolve_key(key_file=key_file, seed=seed)
         _one_file(input, output, Pipeline([]), key=key, protected={}, redact=red, options=options, format=format,

@@ -206,6 +206,34 @@ def test_a_folder_with_sidecars_and_one_missing(call, tmp_path):
     assert not any(w.lower() in report.read_text().lower() for w in ("okafor", "margaret", "birchwood", "647"))
 
 
+def test_follow_links_redacts_a_queue_of_links_into_an_archive(call, tmp_path):
+    """A review queue of links (to a recording and its transcript, and to a folder of both) outside
+    INPUT: skipped without --follow-links, redacted with it, the sidecars read through the links."""
+    src, words = call
+    archive, queue = tmp_path / "archive", tmp_path / "queue"
+    for rel in ("2024/a.wav", "2025/c.wav"):
+        (archive / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.link(src, archive / rel)
+        write_csv((archive / rel).with_suffix(".csv"), words)
+    (queue / "today").mkdir(parents=True)
+    (queue / "today" / "first.wav").symlink_to(archive / "2024" / "a.wav")
+    (queue / "today" / "first.csv").symlink_to(archive / "2024" / "a.csv")
+    (queue / "older").symlink_to(archive / "2025", target_is_directory=True)
+    code, text = run("redact", queue, tmp_path / "plain")
+    assert code == 1 and text.count("link leads outside the input folder") == 3, text
+    assert not list((tmp_path / "plain").rglob("*.wav"))
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    code, text = run("redact", queue, out, "--follow-links", "--report", report)
+    assert code == 0 and "skipped: " not in text, text
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.wav")) == ["older/c.wav", "today/first.wav"]
+    for rel in ("today/first.wav", "older/c.wav"):
+        y = read(out / rel)
+        for s in spans_of(words):
+            part = inside(s)
+            assert np.array_equal(y[0, part], Tone(SR)(part.start, part.stop))
+    assert {json.loads(line)["file"] for line in report.read_text().splitlines()} == {"today/first.wav", "older/c.wav"}
+
+
 def test_mirrored_transcripts_folder_and_resume(call, tmp_path):
     src, words = call
     root, sidecars, out = tmp_path / "in", tmp_path / "tr", tmp_path / "out"
