@@ -3,6 +3,9 @@ non-personal numbers and words that must survive."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
+
 import pytest
 
 from deid.redact import ENTITIES, RedactOptions, Word, detect, find_pii
@@ -14,9 +17,9 @@ def words(text: str, step: float = 0.4) -> list[Word]:
     return [Word(w, round(i * step, 3), round(i * step + 0.3, 3)) for i, w in enumerate(text.split())]
 
 
-def redacted(text: str, **options) -> str:
-    """The text with every finding's words replaced by its entity type in capitals."""
-    ws = words(text)
+def redacted(text: str = "", ws: list[Word] | None = None, **options) -> str:
+    """The text (or words `ws`) with every finding's words replaced by its entity type in capitals."""
+    ws = words(text) if ws is None else ws
     findings = sorted(detect(ws, RedactOptions(**options)), key=lambda f: ENTITIES.index(f.entity), reverse=True)
     out = [w.text for w in ws]
     for f in findings:  # the most specific entity last, so it names the word
@@ -190,10 +193,34 @@ def test_checksummed_ids(text: str, detector: str):
         # A full stop inside a number (a pause) does not end it; a new sentence of words does.
         ("my number is free time for. Time time time. Nine nine eight", "my number is " + " ".join(["NUMBER"] * 9)),
         ("My zip code is nine oh two one oh. Thanks", "My zip code is ADDRESS ADDRESS ADDRESS ADDRESS ADDRESS Thanks"),
+        # A sentence end closes it: the next sentence is kept (even from "I", which sounds like a digit).
+        ("my number is five five five, one two three. I live here now",
+         "my number is " + " ".join(["NUMBER"] * 6) + " I live here now"),
+        ("my number is 555-0123? I live here now", "my number is PHONE I live here now"),
+        ("you can reach me on free time for. Now I live here", "you can reach me on PHONE PHONE PHONE Now I live here"),
+        # ... unless more of the number follows.
+        ("my number is 647221. Now for 88 thanks", "my number is NUMBER NUMBER NUMBER NUMBER thanks"),
     ],
 )
 def test_what_follows_a_number_cue_is_redacted_however_it_was_heard(text: str, expected: str):
     assert redacted(text) == expected
+
+
+def test_a_whisper_segment_end_closes_what_follows_a_cue():
+    """A segment end with no full stop written ends the stretch as a full stop does."""
+    def said(*segments: str) -> str:
+        ws = words(" ".join(segments))
+        ends = set(itertools.accumulate(len(s.split()) for s in segments))
+        return redacted(ws=[replace(w, ends_segment=i + 1 in ends) for i, w in enumerate(ws)])
+
+    assert said("you can reach me on free time for time", "I moved here last week") == (
+        "you can reach me on PHONE PHONE PHONE PHONE I moved here last week")
+    assert said("my number is free time for", "time time time", "I moved here") == (
+        "my number is " + " ".join(["NUMBER"] * 6) + " I moved here")
+    assert said("my email is margaret dot okafor at gmail dot com", "I moved here") == (
+        "my email is " + " ".join(["EMAIL"] * 7) + " I moved here")
+    assert said("My email is at www .kaylerapte", "-mail .com", "I moved here") == (
+        "My email is EMAIL EMAIL EMAIL EMAIL EMAIL I moved here")
 
 
 def test_a_phone_number_heard_with_a_digit_too_many_is_still_a_phone():

@@ -176,6 +176,34 @@ def test_api_anonymize_with_redaction(call):
     assert np.array_equal(np.delete(y, np.r_[part.start - 80 : part.stop + 80]), np.delete(plain, np.r_[part.start - 80 : part.stop + 80]))
 
 
+def test_a_sentence_end_closes_what_follows_a_number_cue(call, tmp_path):
+    """After "my number is", the number is redacted, heard over several words and a comma, up to
+    the sentence end (a full stop, or a Whisper segment end with none written); the next sentence
+    is kept. Measured in the report's time ranges."""
+    src, _ = call
+    said = [(0.5, "My number is five five five, one two three."), (5.0, "I live here now."),
+            (8.0, "You can reach me on free time for time time time"), (13.0, "I moved here last week")]
+    segments = [timed(text.split(), start) for start, text in said]
+    transcript = tmp_path / "call.json"
+    transcript.write_text(json.dumps({"segments": [
+        {"start": seg[0].start, "end": seg[-1].end, "text": text,
+         "words": [{"word": " " + w.text, "start": w.start, "end": w.end} for w in seg]}
+        for seg, (_, text) in zip(segments, said)]}), encoding="utf-8")
+    report = tmp_path / "spans.jsonl"
+    # No padding: what the spans cover is what was found (a number still reaches into the gaps
+    # around it, up to the neighbouring words).
+    code, text = run("redact", src, tmp_path / "out.wav", "--transcript", transcript, "--report", report,
+                     "--padding", "0")
+    assert code == 0, text
+    spans = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [s["entity"] for s in spans] == ["number", "phone"], spans
+    number, phone = segments[0][3:], segments[2][5:]
+    for w in number + phone:
+        assert any(s["start"] <= w.start and w.end <= s["end"] for s in spans), (w, spans)
+    for w in segments[1] + segments[3]:
+        assert not any(s["start"] < w.end and w.start < s["end"] for s in spans), (w, spans)
+
+
 def test_a_folder_with_sidecars_and_one_missing(call, tmp_path):
     src, words = call
     root = tmp_path / "in"

@@ -113,6 +113,26 @@ def test_redacted_transcript_keeps_the_format_and_drops_what_was_said(tmp_path: 
         assert "tokens" not in json.dumps(doc) and "jobName" not in doc
 
 
+def test_whisper_segment_ends_are_read_and_the_asr_words_keep_them(tmp_path: Path):
+    """The last word of each Whisper segment is a sentence end for the detectors; ASR words written
+    as Whisper JSON keep their segments, so a sidecar made of them is read back the same."""
+    from deid.redact.plan import asr_transcript
+
+    doc = whisper_doc()
+    ws = doc["segments"][0]["words"]
+    doc["segments"] = [{"start": 0.0, "end": ws[4]["end"], "words": ws[:5]}, {"start": ws[5]["start"], "words": ws[5:]}]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    words = read_transcript(path, duration=10.0).words
+    assert [i for i, w in enumerate(words) if w.ends_segment] == [4, len(SAID) - 1]
+    again = tmp_path / "again.json"
+    again.write_text(asr_transcript(words).redacted([]), encoding="utf-8")
+    def said(ws):
+        return [(w.text.strip(), w.start, w.end, w.ends_segment) for w in ws]
+
+    assert said(read_transcript(again, duration=10.0).words) == said(words)
+
+
 def test_writer_never_overwrites_its_input(tmp_path: Path):
     path = tmp_path / "t.csv"
     path.write_text(table(), encoding="utf-8")

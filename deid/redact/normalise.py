@@ -120,6 +120,15 @@ class Normalised:
         self.text = " ".join(t.text for t in self.tokens)
         self._owner = np.asarray(owner, dtype=np.int64)
 
+    def ends_sentence(self, k: int) -> bool:
+        """Whether token `k` ends a sentence: a full stop, question mark, ``!`` or ``;``, or the last
+        token of a word that ends a Whisper segment."""
+        t = self.tokens[k]
+        if t.kind == "stop":
+            return True
+        last_of_word = k + 1 == len(self.tokens) or self.tokens[k + 1].first > t.last
+        return last_of_word and self.words[t.last].ends_segment
+
     def words_of_chars(self, start: int, end: int) -> tuple[int, int]:
         """The source words (first, last) behind characters ``text[start:end]``."""
         owners = self._owner[start:end]

@@ -185,10 +185,17 @@ def transcript_suffix(path: str | Path | None) -> str:
 
 
 def asr_transcript(words: Sequence[Word], path: str | Path = "<asr>") -> Transcript:
-    """ASR words as a Whisper JSON transcript, so `--transcript-out` has a format to write."""
+    """ASR words as a Whisper JSON transcript, so `--transcript-out` has a format to write: one
+    segment per Whisper segment, so that the transcript read back gives the same findings."""
     from deid.redact.transcripts._json import LineDict
 
-    doc = LineDict(segments=[LineDict(words=[LineDict(word=" " + w.text, start=w.start, end=w.end) for w in words])])
+    segments: list[list[Word]] = [[]]
+    for w in words:
+        segments[-1].append(w)
+        if w.ends_segment:
+            segments.append([])
+    doc = LineDict(segments=[LineDict(words=[LineDict(word=" " + w.text, start=w.start, end=w.end) for w in seg])
+                             for seg in segments if seg])
     return Transcript(Path(path), "whisper-json", list(words), doc)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -90,11 +91,11 @@ class Transcriber:
         words = self._recognise(audio)
         # Each stretch on its own: in the window's context Whisper tends to skip it again.
         for a, b in unheard_speech(audio, words)[:MAX_SECOND_PASSES]:
-            again = [Word(w.text, a + w.start, a + w.end) for w in self._recognise(audio[int(a * ASR_SR) : int(b * ASR_SR)])]
+            again = [replace(w, start=a + w.start, end=a + w.end) for w in self._recognise(audio[int(a * ASR_SR) : int(b * ASR_SR)])]
             words = [w for w in words if not (a <= w.start and w.end <= b)] + again
         t0 = offset / ASR_SR
         for w in sorted(words, key=lambda w: (w.start, w.end)):
-            yield Word(w.text, round(float(t0 + w.start), 3), round(float(t0 + w.end), 3))
+            yield replace(w, start=round(float(t0 + w.start), 3), end=round(float(t0 + w.end), 3))
 
     def _recognise(self, audio: np.ndarray) -> list[Word]:
         """Words of `audio`; greedy decoding, with a beam search where greedy decoding looped.
@@ -117,10 +118,13 @@ class Transcriber:
             condition_on_previous_text=False,
             word_timestamps=True,
         )
-        return [
-            (segment.text, [Word(w.word.strip(), w.start, w.end) for w in segment.words or () if w.word.strip()])
-            for segment in segments
-        ]
+        out = []
+        for segment in segments:
+            words = [Word(w.word.strip(), w.start, w.end) for w in segment.words or () if w.word.strip()]
+            if words:
+                words[-1] = replace(words[-1], ends_segment=True)
+            out.append((segment.text, words))
+        return out
 
 
 def looped(text: str) -> bool:

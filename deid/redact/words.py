@@ -32,12 +32,16 @@ class Word:
     line : int
         The line of the transcript file the word came from (0 when it came from the ASR), so an
         error can point at it without quoting it.
+    ends_segment : bool
+        The word is the last of a Whisper segment (a Whisper/WhisperX JSON transcript, or the
+        built-in ASR): a sentence end, as a full stop is, where the recogniser wrote none.
     """
 
     text: str
     start: float | None
     end: float | None
     line: int = 0
+    ends_segment: bool = False
 
     @property
     def timed(self) -> bool:

@@ -42,10 +42,11 @@ def find_cued_numbers(norm: Normalised, wanted: frozenset[str] | set[str]) -> li
     end of its sentence, whatever the recogniser made of it.
 
     On a telephone line tiny.en hears "three five four, five five five" as "free time for time
-    time time", which no digit rule reads; the cue is heard better than the number. A full stop
-    followed by more number-like words does not end it (Whisper writes pauses inside a number as
-    full stops), another personal-data cue does. Nothing is taken unless the stretch holds a
-    number or two words that sound like digits.
+    time time", which no digit rule reads; the cue is heard better than the number. A sentence
+    end (a full stop, a question mark, the end of a Whisper segment) ends it, unless more of the
+    number follows (Whisper writes pauses inside a number as full stops): see
+    :func:`_number_goes_on`. Another personal-data cue ends it too. Nothing is taken unless the
+    stretch holds a number or two words that sound like digits.
     """
     toks, words = norm.tokens, norm.words
     out = []
@@ -61,8 +62,7 @@ def find_cued_numbers(norm: Normalised, wanted: frozenset[str] | set[str]) -> li
         while k < len(toks) and k < j + MAX_CUED_TOKENS:
             t = toks[k]
             if t.kind == "stop":
-                after = toks[k + 1] if k + 1 < len(toks) else None
-                if after is None or not (after.is_number or after.text in vocab.DIGIT_SOUNDALIKES):
+                if not _number_goes_on(norm, k):
                     break
             elif k > j and (_number_cue_at(toks, k)[0] or _other_cue_at(toks, k) or t.text in vocab.CLOSINGS):
                 break
@@ -72,6 +72,8 @@ def find_cued_numbers(norm: Normalised, wanted: frozenset[str] | set[str]) -> li
             soundalikes += t.text in vocab.DIGIT_SOUNDALIKES or t.text in vocab.UNITS
             if t.kind not in ("stop", "comma"):
                 end = k
+            if t.kind != "stop" and norm.ends_sentence(k) and not _number_goes_on(norm, k):
+                break  # the end of a Whisper segment, with no full stop written
             k += 1
         if end is not None and (numbers or soundalikes >= 2):
             out.append(Finding(toks[j].first, toks[end].last, entity, "digits:cue"))
@@ -81,6 +83,25 @@ def find_cued_numbers(norm: Normalised, wanted: frozenset[str] | set[str]) -> li
 # How far a number cue reaches: tokens, and seconds of speech (a card number takes about eight).
 MAX_CUED_TOKENS = 24
 MAX_CUED_SECONDS = 12.0
+
+
+def _number_goes_on(norm: Normalised, k: int) -> bool:
+    """Whether the number after a cue goes on past the sentence end at token `k`: the next
+    sentence starts with a number ("647221. 0488"), or with words that sound like digits up to a
+    number, a closing or a sentence end of their own ("free time for. Time time time. Nine nine
+    eight"). A new sentence of words ("I live here", "so I called") ends the number."""
+    toks = norm.tokens
+    heard = 0
+    m = k + 1
+    while m < len(toks) and (toks[m].text in vocab.DIGIT_SOUNDALIKES or toks[m].kind == "comma"):
+        heard += toks[m].kind != "comma"
+        if heard and norm.ends_sentence(m):
+            return True
+        m += 1
+    if m == len(toks):
+        return heard > 0
+    t = toks[m]
+    return t.is_number or (heard > 0 and (t.kind == "stop" or t.text in vocab.CLOSINGS))
 
 
 def _number_cue_at(toks: list[Token], i: int) -> tuple[int, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from deid.redact import vocab
 from deid.redact.detectors.base import Finding
-from deid.redact.normalise import Normalised
+from deid.redact.normalise import Normalised, Token
 
 # After these, the rest of the sentence is the address: tiny.en hears "s dot taylor at gmail dot
 # com" as "at www .kaylerapte -mail .com", and the local part, the name, sits outside the web
@@ -52,6 +52,21 @@ def _after_email_cue(norm: Normalised) -> list[Finding]:
                 break
             if t.kind != "comma":
                 end = k
+            if t.kind != "stop" and norm.ends_sentence(k) and not _address_goes_on(toks, k + 1):
+                break  # the end of a Whisper segment, with no full stop written
         if end is not None:
             out.append(Finding(toks[j].first, toks[end].last, "email", "email:cue"))
     return out
+
+
+# What may start the rest of an address heard over a Whisper segment end ("at www .kaylerapte" |
+# "-mail .com", "m dot okafor" | "at gmail dot com").
+_ADDRESS_GOES_ON = {"at", "dot", "underscore", "dash", "hyphen"}
+
+
+def _address_goes_on(toks: list[Token], m: int) -> bool:
+    """Whether the next segment, from token `m`, carries on an address rather than a new sentence."""
+    if m >= len(toks):
+        return False
+    t = toks[m]
+    return t.kind in ("symbol", "dotted", "email", "url") or t.text in _ADDRESS_GOES_ON

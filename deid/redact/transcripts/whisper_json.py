@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ def read(doc: Any, path: str | Path) -> tuple[list[Word], Any]:
             continue
         if not isinstance(seg_words, list):
             raise TranscriptError(f"line {seg.line}: 'words' is not a list", path)
+        first = len(words)
         for w in seg_words:
             if not isinstance(w, dict):
                 raise TranscriptError(f"line {seg.line}: a word is not an object", path)
@@ -48,6 +50,8 @@ def read(doc: Any, path: str | Path) -> tuple[list[Word], Any]:
             if (start is None) != (end is None):
                 raise TranscriptError(f"line {w.line}: word has a start or an end but not both", path)
             words.append(Word(text, start, end, w.line))
+        if len(words) > first:
+            words[-1] = replace(words[-1], ends_segment=True)
     return words, doc
 
 
