@@ -133,11 +133,17 @@ class SpanEdit:
 
     def weight(self, lo: int, hi: int) -> np.ndarray:
         """How much of the replacement the output holds at ``[lo, hi)``: 1 beyond the fades."""
-        t = np.arange(lo, hi, dtype=np.float64) + 0.5
+        w = np.ones(hi - lo, dtype=np.float32)
         if self.fade == 0:
-            return np.ones(hi - lo, dtype=np.float32)
-        ramp = np.minimum(t - self.start, self.stop - t) / self.fade
-        return np.clip(ramp, 0.0, 1.0).astype(np.float32)
+            return w
+        # Only the two fades are below 1: the ramp is worked out there alone (beyond them it is
+        # clipped to 1), so a long span costs no more than a short one.
+        for a, b in ((lo, min(hi, self.start + self.fade)), (max(lo, self.stop - self.fade), hi)):
+            if a < b:
+                t = np.arange(a, b, dtype=np.float64) + 0.5
+                ramp = np.minimum(t - self.start, self.stop - t) / self.fade
+                w[a - lo: b - lo] = np.clip(ramp, 0.0, 1.0)
+        return w
 
 
 def one_block(n: int, sr: int, block_seconds: float | None) -> bool:

@@ -36,7 +36,8 @@ class Tone:
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
         period = _tone_period(self.sr, self.level_db)
-        return period[np.arange(lo, hi, dtype=np.int64) % period.size]
+        offset = lo % period.size  # whole periods from there, cut to [lo, hi)
+        return np.tile(period, -(-(offset + hi - lo) // period.size))[offset : offset + hi - lo]
 
 
 @dataclass(frozen=True)

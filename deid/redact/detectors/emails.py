@@ -17,6 +17,9 @@ EMAIL_CUES = (
     ("email", "is"), ("e-mail", "is"), ("email", "address", "is"), ("e-mail", "address", "is"), ("email's",),
     ("email", "me", "at"), ("e-mail", "me", "at"), ("write", "to", "me", "at"), ("emails", "are"),
 )
+_CUES_BY_FIRST: dict[str, list[tuple[str, ...]]] = {}  # in EMAIL_CUES order: the first that matches is taken
+for _cue in EMAIL_CUES:
+    _CUES_BY_FIRST.setdefault(_cue[0], []).append(_cue)
 # How far an e-mail cue reaches: tokens, and seconds of speech.
 MAX_CUED_TOKENS = 16
 MAX_CUED_SECONDS = 8.0
@@ -37,7 +40,7 @@ def _after_email_cue(norm: Normalised) -> list[Finding]:
     toks, words = norm.tokens, norm.words
     out = []
     for i in range(len(toks)):
-        n = next((len(c) for c in EMAIL_CUES if tuple(t.text for t in toks[i : i + len(c)]) == c), 0)
+        n = next((len(c) for c in _CUES_BY_FIRST.get(toks[i].text, ()) if tuple(t.text for t in toks[i : i + len(c)]) == c), 0)
         if not n:
             continue
         j = i + n

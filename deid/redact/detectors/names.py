@@ -91,8 +91,8 @@ class _Finder:
                     self._add(j + 1, i - 1, "names:cue")
             elif (
                 self.cased
-                and not _title_case(toks, i)
                 and t.cap
+                and not _title_case(toks, i)
                 and not _sentence_start(toks, i)
                 and not (i and toks[i - 1].text in _PLACE_BEFORE)
                 and not _in_street_name(toks, i)
