@@ -348,23 +348,15 @@ def _groups(tokens: list[Token], kinds: list[str]) -> tuple[list[Group], bool]:
             else:
                 close()
                 current, last = d, "unit"
-        elif kind == "teen":
+        elif kind in ("teen", "tens"):
+            value = (vocab.TEENS if kind == "teen" else vocab.TENS)[w]
             if last in ("scale", "and") and current % 100 == 0:
-                current += vocab.TEENS[w]
-                single = False
+                current += value
             else:
                 close()
-                current = vocab.TEENS[w]
-                single = False
-            last = "teen"
-        elif kind == "tens":
-            if last in ("scale", "and") and current % 100 == 0:
-                current += vocab.TENS[w]
-            else:
-                close()
-                current = vocab.TENS[w]
+                current = value
             single = False
-            last = "tens"
+            last = kind
         elif kind == "scale":
             scale = vocab.SCALES[w]
             if last is None:
